@@ -1,0 +1,398 @@
+//! The on-disk profile index: a tantivy index (default directory `index/`) holding every
+//! profile, with upserts by id that are all-or-nothing per call, deletes, lookups and immutable
+//! [`Snapshot`]s for ranking.
+//!
+//! Writers take tantivy's writer lock, so a second process writing at the same time gets
+//! [`Error::Locked`] instead of corrupting the index; a commit is atomic (tantivy swaps
+//! `meta.json`), so a crash mid-write leaves the previous state.
+
+pub mod infer;
+pub mod schema;
+pub mod snapshot;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tantivy::directory::error::LockError;
+use tantivy::directory::MmapDirectory;
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term};
+
+use crate::error::{nearest, Error, Result};
+use crate::profile::Profile;
+use crate::taxonomy::taxonomy;
+pub use infer::InferParams;
+pub use schema::Fields;
+pub use snapshot::Snapshot;
+
+/// Memory budget of the index writer.
+const WRITER_MEMORY: usize = 100_000_000;
+
+/// A handle on a profile index. `Send + Sync`: share it across threads behind an `Arc`.
+pub struct ProfileIndex {
+    path: Option<PathBuf>,
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    snapshot: RwLock<Arc<Snapshot>>,
+    write: Mutex<()>,
+    infer: InferParams,
+}
+
+/// What an upsert or delete changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WriteSummary {
+    /// Profiles that were new.
+    pub added: usize,
+    /// Profiles that replaced one with the same id.
+    pub replaced: usize,
+    /// Profiles removed.
+    pub deleted: usize,
+    /// Live profiles after the write.
+    pub total: usize,
+}
+
+impl ProfileIndex {
+    /// Whether a directory holds an index.
+    pub fn exists(path: &Path) -> bool {
+        path.join("meta.json").is_file()
+    }
+
+    /// Opens the index in a directory, or creates an empty one there (creating the directory).
+    pub fn open_or_create(path: &Path) -> Result<ProfileIndex> {
+        std::fs::create_dir_all(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let wrap = |source| Error::Index {
+            path: path.to_path_buf(),
+            source,
+        };
+        let dir = MmapDirectory::open(path).map_err(|e| wrap(e.into()))?;
+        let index = if Index::exists(&dir).map_err(|e| wrap(e.into()))? {
+            Index::open(dir).map_err(wrap)?
+        } else {
+            Index::create(dir, Fields::schema().0, Default::default()).map_err(wrap)?
+        };
+        Self::from_index(index, Some(path.to_path_buf()))
+    }
+
+    /// Opens an existing index; [`Error::NoIndex`] when there is none.
+    pub fn open(path: &Path) -> Result<ProfileIndex> {
+        if !Self::exists(path) {
+            return Err(Error::NoIndex {
+                path: path.to_path_buf(),
+            });
+        }
+        Self::open_or_create(path)
+    }
+
+    /// A new, empty index in memory (for events and tests).
+    pub fn in_memory() -> Result<ProfileIndex> {
+        let index = Index::create_in_ram(Fields::schema().0);
+        Self::from_index(index, None)
+    }
+
+    fn from_index(index: Index, path: Option<PathBuf>) -> Result<ProfileIndex> {
+        let label = path.clone().unwrap_or_else(|| PathBuf::from("(memory)"));
+        let wrap = |source| Error::Index {
+            path: label.clone(),
+            source,
+        };
+        schema::register(&index);
+        let fields = Fields::of(&index.schema()).map_err(wrap)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(wrap)?;
+        let snapshot = Snapshot::load(reader.searcher(), &fields).map_err(wrap)?;
+        Ok(ProfileIndex {
+            path,
+            index,
+            reader,
+            fields,
+            snapshot: RwLock::new(Arc::new(snapshot)),
+            write: Mutex::new(()),
+            infer: InferParams::default(),
+        })
+    }
+
+    /// The directory, or `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn label(&self) -> PathBuf {
+        self.path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("(memory)"))
+    }
+
+    fn wrap(&self, source: TantivyError) -> Error {
+        match source {
+            TantivyError::LockFailure(LockError::LockBusy, _) => {
+                Error::Locked { path: self.label() }
+            }
+            source => Error::Index {
+                path: self.label(),
+                source,
+            },
+        }
+    }
+
+    /// The fields of the schema.
+    pub fn fields(&self) -> &Fields {
+        &self.fields
+    }
+
+    /// The tantivy index.
+    pub fn tantivy(&self) -> &Index {
+        &self.index
+    }
+
+    /// The current snapshot (cheap: an `Arc` clone).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        match self.snapshot.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Number of live profiles.
+    pub fn len(&self) -> usize {
+        self.snapshot().len()
+    }
+
+    /// Whether the index holds no profile.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Re-reads the index from disk (after another process wrote) and publishes a new snapshot.
+    pub fn reload(&self) -> Result<()> {
+        self.reader.reload().map_err(|e| self.wrap(e))?;
+        let snap =
+            Snapshot::load(self.reader.searcher(), &self.fields).map_err(|e| self.wrap(e))?;
+        match self.snapshot.write() {
+            Ok(mut s) => *s = Arc::new(snap),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(snap),
+        }
+        Ok(())
+    }
+
+    fn writer(&self) -> Result<IndexWriter<TantivyDocument>> {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(4);
+        self.index
+            .writer_with_num_threads(threads, WRITER_MEMORY.max(threads * 20_000_000))
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// Inserts or replaces profiles by id, all in one commit: either all are stored or none.
+    ///
+    /// Profiles without sectors get sectors inferred from their text (flagged as inferred).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use clustermatch::{Profile, ProfileIndex};
+    /// let index = ProfileIndex::in_memory()?;
+    /// let p = Profile { id: "a".into(), name: "A".into(), country: "FR".into(), ..Profile::default() };
+    /// let summary = index.upsert(&[p])?;
+    /// assert_eq!(summary.added, 1);
+    /// assert_eq!(index.get("a")?.name, "A");
+    /// # Ok(()) }
+    /// ```
+    pub fn upsert(&self, profiles: &[Profile]) -> Result<WriteSummary> {
+        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let before = self.snapshot();
+        let docs: Vec<TantivyDocument> = {
+            use rayon::prelude::*;
+            profiles.par_iter().map(|p| self.document(p)).collect()
+        };
+        let writer = self.writer()?;
+        let mut summary = WriteSummary::default();
+        let mut seen = std::collections::HashSet::new();
+        for (p, doc) in profiles.iter().zip(docs) {
+            let existed = before.by_id.contains_key(&p.id) || !seen.insert(p.id.as_str());
+            if existed {
+                summary.replaced += 1;
+            } else {
+                summary.added += 1;
+            }
+            writer.delete_term(Term::from_field_text(self.fields.id, &p.id));
+            writer.add_document(doc).map_err(|e| self.wrap(e))?;
+        }
+        self.commit(writer, &mut summary)?;
+        Ok(summary)
+    }
+
+    fn document(&self, p: &Profile) -> TantivyDocument {
+        let t = taxonomy();
+        let own = t.set_of(&p.sectors);
+        if own.is_empty() {
+            let text = format!("{} {} {}", schema::about_text(p), p.offering, p.seeking);
+            let inferred = infer::infer(&text, &self.infer);
+            self.fields.document(p, inferred, !inferred.is_empty())
+        } else {
+            self.fields.document(p, own, false)
+        }
+    }
+
+    /// Removes profiles by id, all or nothing: an unknown id is an error and removes nothing.
+    pub fn delete(&self, ids: &[String]) -> Result<WriteSummary> {
+        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let snap = self.snapshot();
+        for id in ids {
+            if !snap.by_id.contains_key(id) {
+                return Err(self.unknown_id(&snap, id));
+            }
+        }
+        let writer = self.writer()?;
+        for id in ids {
+            writer.delete_term(Term::from_field_text(self.fields.id, id));
+        }
+        let mut summary = WriteSummary {
+            deleted: ids.len(),
+            ..Default::default()
+        };
+        self.commit(writer, &mut summary)?;
+        Ok(summary)
+    }
+
+    fn commit(
+        &self,
+        mut writer: IndexWriter<TantivyDocument>,
+        summary: &mut WriteSummary,
+    ) -> Result<()> {
+        writer.commit().map_err(|e| self.wrap(e))?;
+        let segments = self
+            .index
+            .searchable_segment_ids()
+            .map_err(|e| self.wrap(e))?;
+        if segments.len() > 1 {
+            writer.merge(&segments).wait().map_err(|e| self.wrap(e))?;
+        }
+        writer.wait_merging_threads().map_err(|e| self.wrap(e))?;
+        self.reload()?;
+        summary.total = self.len();
+        Ok(())
+    }
+
+    pub(crate) fn unknown_id(&self, snap: &Snapshot, id: &str) -> Error {
+        let suggestion = if snap.by_id.len() <= 100_000 {
+            nearest(id, snap.by_id.keys().map(String::as_str))
+        } else {
+            None
+        };
+        Error::UnknownId {
+            id: id.to_string(),
+            suggestion,
+        }
+    }
+
+    /// The stored profile with an id.
+    pub fn get(&self, id: &str) -> Result<Profile> {
+        let snap = self.snapshot();
+        let Some(&row) = snap.by_id.get(id) else {
+            return Err(self.unknown_id(&snap, id));
+        };
+        self.profile_at(&snap, row)
+    }
+
+    /// The stored profile of a row of a snapshot.
+    pub fn profile_at(&self, snap: &Snapshot, row: u32) -> Result<Profile> {
+        use tantivy::schema::Value;
+        let doc: TantivyDocument = snap
+            .searcher
+            .doc(snap.address_of(row))
+            .map_err(|e| self.wrap(e))?;
+        let json = doc
+            .get_first(self.fields.profile)
+            .and_then(|v| v.as_str())
+            .unwrap_or("{}");
+        serde_json::from_str(json).map_err(|e| Error::Index {
+            path: self.label(),
+            source: TantivyError::InternalError(format!("stored profile is not valid: {e}")),
+        })
+    }
+
+    /// Every live profile id, sorted.
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.snapshot().by_id.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(id: &str, name: &str) -> Profile {
+        Profile {
+            id: id.into(),
+            name: name.into(),
+            country: "FR".into(),
+            description: "wastewater treatment and membranes for drinking water".into(),
+            ..Profile::default()
+        }
+    }
+
+    #[test]
+    fn upsert_replaces_by_id_and_delete_removes() {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = ProfileIndex::open_or_create(dir.path()).unwrap();
+        let s = idx.upsert(&[p("a", "A"), p("b", "B")]).unwrap();
+        assert_eq!((s.added, s.replaced, s.total), (2, 0, 2));
+        let s = idx.upsert(&[p("a", "A2")]).unwrap();
+        assert_eq!((s.added, s.replaced, s.total), (0, 1, 2));
+        assert_eq!(idx.get("a").unwrap().name, "A2");
+        drop(idx);
+        let idx = ProfileIndex::open(dir.path()).unwrap();
+        assert_eq!(idx.ids(), vec!["a", "b"]);
+        assert!(matches!(
+            idx.delete(&["zz".into()]),
+            Err(Error::UnknownId { .. })
+        ));
+        assert_eq!(idx.len(), 2);
+        idx.delete(&["b".into()]).unwrap();
+        assert_eq!(idx.ids(), vec!["a"]);
+    }
+
+    #[test]
+    fn profiles_without_sectors_get_inferred_ones() {
+        let idx = ProfileIndex::in_memory().unwrap();
+        idx.upsert(&[p("a", "A")]).unwrap();
+        let snap = idx.snapshot();
+        let row = snap.rows[snap.by_id["a"] as usize];
+        assert!(row.inferred);
+        assert!(!row.sectors.is_empty());
+    }
+
+    #[test]
+    fn a_second_writer_gets_a_clear_lock_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = ProfileIndex::open_or_create(dir.path()).unwrap();
+        let other = ProfileIndex::open(dir.path()).unwrap_or_else(|_| {
+            idx.upsert(&[p("a", "A")]).unwrap();
+            ProfileIndex::open(dir.path()).unwrap()
+        });
+        let _held = idx.writer().unwrap();
+        let err = other.upsert(&[p("x", "X")]).unwrap_err();
+        assert!(matches!(err, Error::Locked { .. }), "{err}");
+        assert!(err.to_string().contains("locked by another writer"));
+    }
+
+    #[test]
+    fn unknown_ids_get_a_suggestion() {
+        let idx = ProfileIndex::in_memory().unwrap();
+        idx.upsert(&[p("lyonbiopole", "L")]).unwrap();
+        let e = idx.get("lyonbiopol").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown profile id \"lyonbiopol\"; did you mean \"lyonbiopole\"?"
+        );
+    }
+}

@@ -1,0 +1,152 @@
+//! A snapshot of the index for ranking: one tantivy [`Searcher`] plus the structured signals of
+//! every live profile as flat in-memory columns (row = segment base + doc id), so that scoring a
+//! candidate's sector and country parts costs a few array reads.
+//!
+//! A snapshot is immutable; writers publish a new one after each commit, and readers holding the
+//! old one keep a consistent view.
+
+use std::collections::HashMap;
+
+use tantivy::{DocAddress, DocId, Searcher};
+
+use super::schema::{Fields, INFERRED_BIT};
+use crate::taxonomy::SectorSet;
+
+/// Structured signals of one row.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Row {
+    /// Sector set (own or inferred).
+    pub sectors: SectorSet,
+    /// Whether the sectors were inferred from text.
+    pub inferred: bool,
+    /// Country number, `u16::MAX` when unknown.
+    pub country: u16,
+    /// Kind number.
+    pub kind: u8,
+    /// Whether the row is a live document.
+    pub alive: bool,
+    /// Start of this row's targets in [`Snapshot::targets`].
+    pub targets_start: u32,
+    /// Number of target countries.
+    pub targets_len: u16,
+}
+
+/// An immutable, consistent view of the index for ranking.
+pub struct Snapshot {
+    /// The tantivy searcher of this view.
+    pub searcher: Searcher,
+    /// One entry per row.
+    pub rows: Vec<Row>,
+    /// Profile id of each row (empty for deleted rows).
+    pub ids: Vec<String>,
+    /// Target country numbers of all rows, concatenated.
+    pub targets: Vec<u16>,
+    /// First row of each segment.
+    pub segment_base: Vec<u32>,
+    /// Row of each live id.
+    pub by_id: HashMap<String, u32>,
+}
+
+impl Snapshot {
+    /// Loads the columns of every segment of a searcher.
+    pub fn load(searcher: Searcher, fields: &Fields) -> tantivy::Result<Snapshot> {
+        let total: usize = searcher
+            .segment_readers()
+            .iter()
+            .map(|s| s.max_doc() as usize)
+            .sum();
+        let mut snap = Snapshot {
+            rows: Vec::with_capacity(total),
+            ids: Vec::with_capacity(total),
+            targets: Vec::new(),
+            segment_base: Vec::new(),
+            by_id: HashMap::with_capacity(total),
+            searcher: searcher.clone(),
+        };
+        for seg in searcher.segment_readers() {
+            snap.segment_base.push(snap.rows.len() as u32);
+            snap.load_segment(seg, fields)?;
+        }
+        Ok(snap)
+    }
+
+    fn load_segment(
+        &mut self,
+        seg: &tantivy::SegmentReader,
+        fields: &Fields,
+    ) -> tantivy::Result<()> {
+        let ff = seg.fast_fields();
+        let schema = self.searcher.schema();
+        let name = |f| schema.get_field_name(f).to_string();
+        let sectors = ff.u64(&name(fields.sectors))?;
+        let country = ff.u64(&name(fields.country))?;
+        let kind = ff.u64(&name(fields.kind))?;
+        let targets = ff.u64(&name(fields.targets))?;
+        let ids = ff.str(&name(fields.id))?;
+        let mut buf = String::new();
+        for doc in 0..seg.max_doc() {
+            let alive = !seg.is_deleted(doc);
+            let mask = sectors.first(doc).unwrap_or(0);
+            let start = self.targets.len() as u32;
+            if alive {
+                self.targets.extend(
+                    targets
+                        .values_for_doc(doc)
+                        .map(|v| v.min(u16::MAX as u64) as u16),
+                );
+            }
+            let row = Row {
+                sectors: SectorSet(mask & !INFERRED_BIT),
+                inferred: mask & INFERRED_BIT != 0,
+                country: country.first(doc).unwrap_or(u16::MAX as u64) as u16,
+                kind: kind.first(doc).unwrap_or(0) as u8,
+                alive,
+                targets_start: start,
+                targets_len: (self.targets.len() as u32 - start) as u16,
+            };
+            buf.clear();
+            if alive {
+                if let Some(col) = &ids {
+                    if let Some(ord) = col.term_ords(doc).next() {
+                        col.ord_to_str(ord, &mut buf)?;
+                    }
+                }
+                self.by_id.insert(buf.clone(), self.rows.len() as u32);
+            }
+            self.ids
+                .push(if alive { buf.clone() } else { String::new() });
+            self.rows.push(row);
+        }
+        Ok(())
+    }
+
+    /// Target country numbers of a row.
+    #[inline]
+    pub fn targets_of(&self, row: u32) -> &[u16] {
+        let r = &self.rows[row as usize];
+        let s = r.targets_start as usize;
+        &self.targets[s..s + r.targets_len as usize]
+    }
+
+    /// The row of a document address.
+    #[inline]
+    pub fn row_of(&self, segment: u32, doc: DocId) -> u32 {
+        self.segment_base[segment as usize] + doc
+    }
+
+    /// The document address of a row.
+    pub fn address_of(&self, row: u32) -> DocAddress {
+        let seg = self.segment_base.partition_point(|b| *b <= row) - 1;
+        DocAddress::new(seg as u32, row - self.segment_base[seg])
+    }
+
+    /// Number of live profiles.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether no profile is live.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}

@@ -1,0 +1,443 @@
+//! Ranking: for one query, score every live candidate with the three components, apply the
+//! filters, keep the top k with ties broken by id, and explain each kept match.
+//!
+//! The steps, in order: the query's text query is run once over every segment (tantivy's BM25,
+//! visiting only matching documents); every other candidate is scored from the snapshot's
+//! columns; hard filters (self, exclusions, country, kind, sector) drop candidates; the combined
+//! score orders them; the top k are explained (matched terms, shared sectors, countries).
+
+pub mod query;
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use tantivy::query::EnableScoring;
+
+use crate::error::{Error, Result};
+use crate::index::{ProfileIndex, Snapshot};
+use crate::profile::{Kind, Profile};
+use crate::score::country::CountryQuery;
+use crate::score::sector::SectorQuery;
+use crate::score::{self, Components, Explanation, ScoringParams};
+use crate::taxonomy::{taxonomy, SectorSet};
+
+/// Hard filters on candidates.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Filters {
+    /// Keep only candidates in these countries (alpha-2).
+    pub countries: Vec<String>,
+    /// Keep only candidates of these kinds.
+    pub kinds: Vec<Kind>,
+    /// Keep only candidates with at least one of these sectors (codes).
+    pub sectors: Vec<String>,
+    /// Keep only candidates scoring at least this.
+    pub min_score: f32,
+    /// Never return these ids.
+    pub exclude: Vec<String>,
+}
+
+/// How to rank.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MatchOptions {
+    /// Number of matches to return.
+    pub top: usize,
+    /// Hard filters.
+    pub filters: Filters,
+    /// Whether to attach a full explanation tree to each match.
+    pub explain: bool,
+}
+
+impl Default for MatchOptions {
+    fn default() -> Self {
+        MatchOptions {
+            top: 10,
+            filters: Filters::default(),
+            explain: false,
+        }
+    }
+}
+
+/// The query organisation, resolved for ranking.
+#[derive(Debug, Clone)]
+pub struct ResolvedQuery {
+    /// The query's profile (id empty for free text).
+    pub profile: Profile,
+    /// Its sectors, given or inferred.
+    pub sectors: SectorSet,
+    /// Whether `sectors` were inferred from text.
+    pub sectors_inferred: bool,
+}
+
+/// One recommended partner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Match {
+    /// 1-based rank.
+    pub rank: usize,
+    /// Profile id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Country (alpha-2).
+    pub country: String,
+    /// Kind.
+    pub kind: Kind,
+    /// Final score in [0, 1].
+    pub score: f32,
+    /// Component values (`null` when the component dropped out).
+    pub components: Components,
+    /// Readable reasons, one per contributing fact.
+    pub reasons: Vec<String>,
+    /// Full explanation tree (with `explain`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Explanation>,
+}
+
+/// What was asked, as echoed in results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuerySummary {
+    /// Query id (absent for free text and outside profiles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Query name.
+    pub name: String,
+    /// Query country, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Sectors used for the sector component.
+    pub sectors: Vec<String>,
+    /// Whether those sectors were inferred from the query's text.
+    pub sectors_inferred: bool,
+    /// Countries the query targets.
+    pub target_countries: Vec<String>,
+    /// The query terms used, most informative first.
+    pub terms: Vec<String>,
+    /// The weights that were applied.
+    pub weights: score::Weights,
+    /// Number of candidates that passed the filters.
+    pub candidates: usize,
+}
+
+/// A ranked list with its query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchResult {
+    /// The query.
+    pub query: QuerySummary,
+    /// The matches, best first.
+    pub matches: Vec<Match>,
+}
+
+/// Candidate filters compiled against a snapshot.
+struct CompiledFilters {
+    countries: Option<HashSet<u16>>,
+    kinds: Option<u8>,
+    sectors: Option<SectorSet>,
+    exclude: HashSet<u32>,
+}
+
+impl CompiledFilters {
+    fn new(f: &Filters, snap: &Snapshot, self_row: Option<u32>) -> Result<Self> {
+        let countries = if f.countries.is_empty() {
+            None
+        } else {
+            let mut set = HashSet::new();
+            for c in &f.countries {
+                let code = crate::country::parse(c).ok_or_else(|| {
+                    let hint = crate::country::suggest(c)
+                        .map(|s| format!("; did you mean \"{s}\"?"))
+                        .unwrap_or_default();
+                    Error::Usage(format!("filter country: unknown country \"{c}\"{hint}"))
+                })?;
+                set.extend(crate::country::code_number(&code));
+            }
+            Some(set)
+        };
+        let kinds =
+            (!f.kinds.is_empty()).then(|| f.kinds.iter().fold(0u8, |m, k| m | 1 << k.number()));
+        let sectors = if f.sectors.is_empty() {
+            None
+        } else {
+            Some(resolve_sectors(&f.sectors, "filter sector")?)
+        };
+        let mut exclude: HashSet<u32> = f
+            .exclude
+            .iter()
+            .filter_map(|id| snap.by_id.get(id).copied())
+            .collect();
+        exclude.extend(self_row);
+        Ok(CompiledFilters {
+            countries,
+            kinds,
+            sectors,
+            exclude,
+        })
+    }
+
+    #[inline]
+    fn keeps(&self, snap: &Snapshot, row: u32) -> bool {
+        let r = &snap.rows[row as usize];
+        r.alive
+            && !self.exclude.contains(&row)
+            && self
+                .countries
+                .as_ref()
+                .is_none_or(|c| c.contains(&r.country))
+            && self.kinds.is_none_or(|k| k & (1 << r.kind) != 0)
+            && self.sectors.is_none_or(|s| s.0 & r.sectors.0 != 0)
+    }
+}
+
+/// Resolves sector codes or aliases; the error names the option and suggests the nearest code.
+pub fn resolve_sectors(codes: &[String], what: &str) -> Result<SectorSet> {
+    let t = taxonomy();
+    let mut set = SectorSet::default();
+    for c in codes {
+        match t.resolve(c) {
+            Some(i) => set.insert(i),
+            None => {
+                let hint = t
+                    .suggest(c)
+                    .map(|s| format!("; did you mean \"{s}\"?"))
+                    .unwrap_or_default();
+                return Err(Error::Usage(format!("{what}: unknown code \"{c}\"{hint}")));
+            }
+        }
+    }
+    Ok(set)
+}
+
+/// A scored candidate in the top-k heap; "greater" means better (higher score, then smaller id).
+struct Scored<'a> {
+    score: f32,
+    row: u32,
+    id: &'a str,
+}
+
+impl Ord for Scored<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.score
+            .total_cmp(&other.score)
+            .then_with(|| other.id.cmp(self.id))
+    }
+}
+impl PartialOrd for Scored<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl PartialEq for Scored<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Scored<'_> {}
+
+/// Everything prepared once per query.
+struct Prepared {
+    text: Option<query::TextQuery>,
+    raw: Vec<f32>,
+    normaliser: f32,
+    sector: Option<SectorQuery>,
+    country: Option<CountryQuery>,
+}
+
+impl Prepared {
+    fn components(&self, snap: &Snapshot, row: u32) -> Components {
+        let r = &snap.rows[row as usize];
+        Components {
+            text: self
+                .text
+                .as_ref()
+                .map(|_| score::text::normalise(self.raw[row as usize], self.normaliser)),
+            sector: self.sector.as_ref().map(|s| s.score(r.sectors)),
+            country: self
+                .country
+                .as_ref()
+                .map(|c| c.score(r.country, snap.targets_of(row))),
+        }
+    }
+}
+
+fn prepare(
+    index: &ProfileIndex,
+    snap: &Snapshot,
+    q: &ResolvedQuery,
+    params: &ScoringParams,
+    self_row: Option<u32>,
+) -> Result<Prepared> {
+    let fields = index.fields();
+    let text = query::build(&snap.searcher, fields, &q.profile, &params.text);
+    let mut raw = vec![0f32; snap.rows.len()];
+    let mut top = 0f32;
+    if let Some(tq) = &text {
+        let wrap = |source| Error::Index {
+            path: index.path().map(Into::into).unwrap_or_default(),
+            source,
+        };
+        let weight = tq
+            .query
+            .weight(EnableScoring::enabled_from_searcher(&snap.searcher))
+            .map_err(wrap)?;
+        for (ord, seg) in snap.searcher.segment_readers().iter().enumerate() {
+            let base = snap.segment_base[ord] as usize;
+            weight
+                .for_each(seg, &mut |doc, s| raw[base + doc as usize] = s)
+                .map_err(wrap)?;
+        }
+        for (row, s) in raw.iter().enumerate() {
+            if *s > top && Some(row as u32) != self_row && snap.rows[row].alive {
+                top = *s;
+            }
+        }
+    }
+    let normaliser = score::text::normaliser(
+        top,
+        text.as_ref().map_or(0.0, |t| t.ideal),
+        params.text.floor,
+    );
+    Ok(Prepared {
+        text,
+        raw,
+        normaliser,
+        sector: SectorQuery::new(q.sectors, params.sector),
+        country: CountryQuery::new(
+            &q.profile.target_countries,
+            &q.profile.country,
+            params.country,
+        ),
+    })
+}
+
+/// Ranks every candidate of a snapshot for a query.
+pub fn rank(
+    index: &ProfileIndex,
+    snap: &Snapshot,
+    q: &ResolvedQuery,
+    params: &ScoringParams,
+    opts: &MatchOptions,
+) -> Result<MatchResult> {
+    let self_row = snap.by_id.get(&q.profile.id).copied();
+    let filters = CompiledFilters::new(&opts.filters, snap, self_row)?;
+    let prepared = prepare(index, snap, q, params, self_row)?;
+    let k = opts.top;
+    let mut heap: BinaryHeap<std::cmp::Reverse<Scored>> = BinaryHeap::with_capacity(k + 1);
+    let mut candidates = 0;
+    for row in 0..snap.rows.len() as u32 {
+        if !filters.keeps(snap, row) {
+            continue;
+        }
+        let c = prepared.components(snap, row);
+        let s = score::combine(&c, &params.weights);
+        if s < opts.filters.min_score {
+            continue;
+        }
+        candidates += 1;
+        if k == 0 {
+            continue;
+        }
+        let item = Scored {
+            score: s,
+            row,
+            id: &snap.ids[row as usize],
+        };
+        if heap.len() < k {
+            heap.push(std::cmp::Reverse(item));
+        } else if heap.peek().is_some_and(|w| item > w.0) {
+            heap.pop();
+            heap.push(std::cmp::Reverse(item));
+        }
+    }
+    let mut best: Vec<Scored> = heap.into_iter().map(|r| r.0).collect();
+    best.sort_by(|a, b| b.cmp(a));
+    let mut matches = Vec::with_capacity(best.len());
+    for (i, s) in best.iter().enumerate() {
+        matches.push(explain_row(
+            index,
+            snap,
+            &prepared,
+            params,
+            s.row,
+            i + 1,
+            opts.explain,
+        )?);
+    }
+    Ok(MatchResult {
+        query: summary(q, &prepared, params, candidates),
+        matches,
+    })
+}
+
+fn summary(
+    q: &ResolvedQuery,
+    prepared: &Prepared,
+    params: &ScoringParams,
+    candidates: usize,
+) -> QuerySummary {
+    let probe = Components {
+        text: prepared.text.as_ref().map(|_| 0.0),
+        sector: prepared.sector.as_ref().map(|_| 0.0),
+        country: prepared.country.as_ref().map(|_| 0.0),
+    };
+    QuerySummary {
+        id: Some(q.profile.id.clone()).filter(|s| !s.is_empty()),
+        name: q.profile.name.clone(),
+        country: Some(q.profile.country.clone()).filter(|s| !s.is_empty()),
+        sectors: taxonomy().codes(q.sectors),
+        sectors_inferred: q.sectors_inferred,
+        target_countries: q.profile.target_countries.clone(),
+        terms: prepared
+            .text
+            .as_ref()
+            .map(|t| t.terms.iter().map(|(_, w)| w.clone()).collect())
+            .unwrap_or_default(),
+        weights: score::effective_weights(&probe, &params.weights),
+        candidates,
+    }
+}
+
+fn explain_row(
+    index: &ProfileIndex,
+    snap: &Snapshot,
+    prepared: &Prepared,
+    params: &ScoringParams,
+    row: u32,
+    rank: usize,
+    full: bool,
+) -> Result<Match> {
+    let c = index.profile_at(snap, row)?;
+    let r = &snap.rows[row as usize];
+    let comps = prepared.components(snap, row);
+    let mut reasons = Vec::new();
+    let mut parts: [Option<Explanation>; 3] = [None, None, None];
+    if let Some(tq) = &prepared.text {
+        let words = query::matched_words(tq, index.fields(), &c);
+        let (e, mut rs) =
+            score::text::explain(prepared.raw[row as usize], prepared.normaliser, &words);
+        parts[0] = Some(e);
+        reasons.append(&mut rs);
+    }
+    if let Some(sq) = &prepared.sector {
+        let (e, mut rs) = sq.explain(r.sectors, r.inferred);
+        parts[1] = Some(e);
+        reasons.append(&mut rs);
+    }
+    if let Some(cq) = &prepared.country {
+        let (e, mut rs) = cq.explain(r.country, snap.targets_of(row));
+        parts[2] = Some(e);
+        reasons.append(&mut rs);
+    }
+    let explanation = score::explain_combination(&comps, &params.weights, parts);
+    Ok(Match {
+        rank,
+        id: c.id,
+        name: c.name,
+        country: c.country,
+        kind: c.kind,
+        score: score::combine(&comps, &params.weights),
+        components: comps,
+        reasons,
+        explanation: full.then_some(explanation),
+    })
+}

@@ -1,0 +1,189 @@
+//! From a query profile to a tantivy query: the most informative terms of the query's text
+//! (more-like-this style), each sent to the candidate fields it should meet — the query's
+//! description to the candidate's description, its *seeking* to the candidate's *offering* (and
+//! description), its *offering* to the candidate's *seeking* — with the field boosts of
+//! [`TextParams`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{Searcher, Term};
+
+use crate::index::schema::{about_text, analyzer, surface_analyzer, tokens, Fields};
+use crate::profile::Profile;
+use crate::score::text::TextParams;
+
+/// One clause of the text query: a term sent to one candidate field with a boost.
+#[derive(Debug, Clone)]
+pub struct Clause {
+    /// The analysed (stemmed) term.
+    pub term: String,
+    /// The candidate field it is matched against.
+    pub field: Field,
+    /// Boost of the clause.
+    pub boost: f32,
+}
+
+/// The text side of a query, ready to run.
+pub struct TextQuery {
+    /// The tantivy query (a union of boosted term queries).
+    pub query: Box<dyn Query>,
+    /// Its clauses.
+    pub clauses: Vec<Clause>,
+    /// Selected terms, most informative first, with the word as the query wrote it.
+    pub terms: Vec<(String, String)>,
+    /// Score of an average-length document holding every clause's term once.
+    pub ideal: f32,
+}
+
+fn idf(searcher: &Searcher, field: Field, term: &str) -> f32 {
+    let n = searcher.num_docs() as f32;
+    let df = searcher
+        .doc_freq(&Term::from_field_text(field, term))
+        .unwrap_or(0) as f32;
+    if df <= 0.0 {
+        return 0.0;
+    }
+    (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+}
+
+/// Analysed terms of a text with their counts, and the first surface word of each.
+fn analyse(text: &str, surface: &mut HashMap<String, String>) -> BTreeMap<String, usize> {
+    let mut a = analyzer();
+    let mut counts = BTreeMap::new();
+    for word in tokens(&mut surface_analyzer(), text) {
+        let Some(term) = tokens(&mut a, &word).into_iter().next() else {
+            continue;
+        };
+        surface.entry(term.clone()).or_insert(word);
+        *counts.entry(term).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Builds the text query of a profile; `None` when its text has no term known to the index.
+pub fn build(
+    searcher: &Searcher,
+    fields: &Fields,
+    q: &Profile,
+    params: &TextParams,
+) -> Option<TextQuery> {
+    let mut surface = HashMap::new();
+    let sources: [(BTreeMap<String, usize>, Vec<(Field, f32)>); 3] = [
+        (
+            analyse(&about_text(q), &mut surface),
+            vec![(fields.about, params.about_about)],
+        ),
+        (
+            analyse(&q.seeking, &mut surface),
+            vec![
+                (fields.offering, params.seeking_offering),
+                (fields.about, params.seeking_about),
+            ],
+        ),
+        (
+            analyse(&q.offering, &mut surface),
+            vec![(fields.seeking, params.offering_seeking)],
+        ),
+    ];
+    // Informativeness of each term: sum over sources of tf * boost * idf in the target field.
+    let mut weight: BTreeMap<&str, f32> = BTreeMap::new();
+    let mut idf_cache: HashMap<(Field, &str), f32> = HashMap::new();
+    for (counts, targets) in &sources {
+        for (term, tf) in counts {
+            for (field, boost) in targets {
+                let i = *idf_cache
+                    .entry((*field, term.as_str()))
+                    .or_insert_with(|| idf(searcher, *field, term));
+                *weight.entry(term.as_str()).or_default() += (*tf as f32).sqrt() * boost * i;
+            }
+        }
+    }
+    let mut ranked: Vec<(&str, f32)> = weight.into_iter().filter(|(_, w)| *w > 0.0).collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+    ranked.truncate(params.max_terms);
+    if ranked.is_empty() {
+        return None;
+    }
+    let keep: HashSet<&str> = ranked.iter().map(|(t, _)| *t).collect();
+    let mut clauses = Vec::new();
+    let mut ideal = 0.0;
+    for (counts, targets) in &sources {
+        for term in counts.keys().filter(|t| keep.contains(t.as_str())) {
+            for (field, boost) in targets {
+                let i = idf_cache
+                    .get(&(*field, term.as_str()))
+                    .copied()
+                    .unwrap_or(0.0);
+                if *boost <= 0.0 || i <= 0.0 {
+                    continue;
+                }
+                ideal += boost * i;
+                clauses.push(Clause {
+                    term: term.clone(),
+                    field: *field,
+                    boost: *boost,
+                });
+            }
+        }
+    }
+    let subqueries: Vec<(Occur, Box<dyn Query>)> = clauses
+        .iter()
+        .map(|c| {
+            let tq = TermQuery::new(
+                Term::from_field_text(c.field, &c.term),
+                IndexRecordOption::WithFreqs,
+            );
+            let q: Box<dyn Query> = Box::new(BoostQuery::new(Box::new(tq), c.boost));
+            (Occur::Should, q)
+        })
+        .collect();
+    let terms = ranked
+        .iter()
+        .map(|(t, _)| {
+            (
+                t.to_string(),
+                surface.get(*t).cloned().unwrap_or_else(|| t.to_string()),
+            )
+        })
+        .collect();
+    Some(TextQuery {
+        query: Box::new(BooleanQuery::new(subqueries)),
+        clauses,
+        terms,
+        ideal,
+    })
+}
+
+/// The query words that contributed to a candidate's text score: a word counts when one of its
+/// clauses' terms occurs in the candidate field that clause targets.
+pub fn matched_words(tq: &TextQuery, fields: &Fields, c: &Profile) -> Vec<String> {
+    let mut a = analyzer();
+    let field_terms = |text: &str, a: &mut tantivy::tokenizer::TextAnalyzer| -> HashSet<String> {
+        tokens(a, text).into_iter().collect()
+    };
+    let about = field_terms(&about_text(c), &mut a);
+    let offering = field_terms(&c.offering, &mut a);
+    let seeking = field_terms(&c.seeking, &mut a);
+    let hit: HashSet<&str> = tq
+        .clauses
+        .iter()
+        .filter(|cl| {
+            let set = if cl.field == fields.about {
+                &about
+            } else if cl.field == fields.offering {
+                &offering
+            } else {
+                &seeking
+            };
+            set.contains(&cl.term)
+        })
+        .map(|cl| cl.term.as_str())
+        .collect();
+    tq.terms
+        .iter()
+        .filter(|(t, _)| hit.contains(t.as_str()))
+        .map(|(_, w)| w.clone())
+        .collect()
+}
