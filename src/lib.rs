@@ -46,3 +46,6 @@ pub use index::ProfileIndex;
 pub use profile::{Kind, Profile};
 pub use rank::{Filters, Match, MatchOptions, MatchResult};
 pub use score::{ScoringParams, Weights};
+pub mod config;
+pub mod eval;
+pub mod output;

@@ -205,14 +205,31 @@ impl ProfileIndex {
     /// # Ok(()) }
     /// ```
     pub fn upsert(&self, profiles: &[Profile]) -> Result<WriteSummary> {
+        self.write(profiles, &[])
+    }
+
+    /// Upserts profiles and deletes ids in one commit, all or nothing: an unknown id to delete
+    /// is an error and nothing changes.
+    pub fn write(&self, profiles: &[Profile], delete: &[String]) -> Result<WriteSummary> {
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
         let before = self.snapshot();
+        for id in delete {
+            if !before.by_id.contains_key(id) {
+                return Err(self.unknown_id(&before, id));
+            }
+        }
         let docs: Vec<TantivyDocument> = {
             use rayon::prelude::*;
             profiles.par_iter().map(|p| self.document(p)).collect()
         };
         let writer = self.writer()?;
-        let mut summary = WriteSummary::default();
+        let mut summary = WriteSummary {
+            deleted: delete.len(),
+            ..Default::default()
+        };
+        for id in delete {
+            writer.delete_term(Term::from_field_text(self.fields.id, id));
+        }
         let mut seen = std::collections::HashSet::new();
         for (p, doc) in profiles.iter().zip(docs) {
             let existed = before.by_id.contains_key(&p.id) || !seen.insert(p.id.as_str());
@@ -242,23 +259,7 @@ impl ProfileIndex {
 
     /// Removes profiles by id, all or nothing: an unknown id is an error and removes nothing.
     pub fn delete(&self, ids: &[String]) -> Result<WriteSummary> {
-        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        let snap = self.snapshot();
-        for id in ids {
-            if !snap.by_id.contains_key(id) {
-                return Err(self.unknown_id(&snap, id));
-            }
-        }
-        let writer = self.writer()?;
-        for id in ids {
-            writer.delete_term(Term::from_field_text(self.fields.id, id));
-        }
-        let mut summary = WriteSummary {
-            deleted: ids.len(),
-            ..Default::default()
-        };
-        self.commit(writer, &mut summary)?;
-        Ok(summary)
+        self.write(&[], ids)
     }
 
     fn commit(

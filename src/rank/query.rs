@@ -37,6 +37,9 @@ pub struct TextQuery {
     pub ideal: f32,
 }
 
+/// Words shorter than this are not used as query terms (the "r" and "d" of "R&D").
+const MIN_WORD_CHARS: usize = 2;
+
 fn idf(searcher: &Searcher, field: Field, term: &str) -> f32 {
     let n = searcher.num_docs() as f32;
     let df = searcher
@@ -53,6 +56,9 @@ fn analyse(text: &str, surface: &mut HashMap<String, String>) -> BTreeMap<String
     let mut a = analyzer();
     let mut counts = BTreeMap::new();
     for word in tokens(&mut surface_analyzer(), text) {
+        if word.chars().count() < MIN_WORD_CHARS {
+            continue;
+        }
         let Some(term) = tokens(&mut a, &word).into_iter().next() else {
             continue;
         };
