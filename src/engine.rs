@@ -156,6 +156,7 @@ impl Engine {
         let opts = MatchOptions {
             top: 1,
             explain: true,
+            reasons: true,
             filters: rank::Filters {
                 exclude: others,
                 ..Default::default()

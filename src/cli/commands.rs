@@ -181,6 +181,7 @@ fn match_options(settings: &Settings, a: &MatchArgs) -> Result<MatchOptions> {
     Ok(MatchOptions {
         top: a.top.or(settings.config.top).unwrap_or(10),
         explain: a.explain,
+        reasons: true,
         filters: Filters {
             countries: a.only_country.clone(),
             kinds,

@@ -48,6 +48,9 @@ pub struct MatchOptions {
     pub filters: Filters,
     /// Whether to attach a full explanation tree to each match.
     pub explain: bool,
+    /// Whether to compute readable reasons and fetch names (turn off in batch work that only
+    /// needs ids, scores and components: matches then carry an empty name and no reasons).
+    pub reasons: bool,
 }
 
 impl Default for MatchOptions {
@@ -56,6 +59,7 @@ impl Default for MatchOptions {
             top: 10,
             filters: Filters::default(),
             explain: false,
+            reasons: true,
         }
     }
 }
@@ -394,6 +398,28 @@ fn summary(
             .unwrap_or_default(),
         weights: score::effective_weights(&probe, &params.weights),
         candidates,
+    }
+}
+
+fn bare_row(
+    snap: &Snapshot,
+    prepared: &Prepared,
+    params: &ScoringParams,
+    row: u32,
+    rank: usize,
+) -> Match {
+    let r = &snap.rows[row as usize];
+    let comps = prepared.components(snap, row);
+    Match {
+        rank,
+        id: snap.ids[row as usize].clone(),
+        name: String::new(),
+        country: crate::country::code_from_number(r.country),
+        kind: Kind::from_number(r.kind as u64),
+        score: score::combine(&comps, &params.weights),
+        components: comps,
+        reasons: Vec::new(),
+        explanation: None,
     }
 }
 
