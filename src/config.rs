@@ -59,7 +59,7 @@ impl Config {
         let config: Config = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
-                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+                .map(|s| text.get(..s.start).unwrap_or(text).matches('\n').count() + 1);
             let mut d = Diagnostic::new(label, e.message().trim().to_string());
             if let Some(l) = line {
                 d = d.at_line(l);

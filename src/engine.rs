@@ -110,6 +110,16 @@ impl Engine {
 
     /// Ranks partners for a profile stored in the index.
     pub fn match_id(&self, id: &str, opts: &MatchOptions) -> Result<MatchResult> {
+        self.match_id_with(id, opts, &self.params)
+    }
+
+    /// Like [`Engine::match_id`] with other scoring parameters (used by tuning).
+    pub fn match_id_with(
+        &self,
+        id: &str,
+        opts: &MatchOptions,
+        params: &ScoringParams,
+    ) -> Result<MatchResult> {
         let snap = self.index.snapshot();
         let Some(&row) = snap.by_id.get(id) else {
             return Err(self.index.unknown_id(&snap, id));
@@ -122,7 +132,7 @@ impl Engine {
             sectors_inferred: r.inferred,
         };
         self.check(opts)?;
-        rank::rank(&self.index, &snap, &q, &self.params, opts)
+        rank::rank(&self.index, &snap, &q, params, opts)
     }
 
     /// Ranks partners for a profile given in full (it need not be in the index; if its id is,

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::Engine;
 use crate::error::{Diagnostic, Error, InputErrors, Result};
 use crate::rank::{Match, MatchOptions};
+use crate::score::{ScoringParams, Weights};
 
 /// One known partner pair.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,8 +234,7 @@ fn mean(ms: &[Metrics]) -> Metrics {
     }
 }
 
-fn lost_on(partner: &Match, tenth: &Match, engine: &Engine) -> String {
-    let w = &engine.params().weights;
+fn lost_on(partner: &Match, tenth: &Match, w: &Weights) -> String {
     let diffs = [
         (
             "text",
@@ -272,17 +272,59 @@ fn lost_on(partner: &Match, tenth: &Match, engine: &Engine) -> String {
 /// assert_eq!(m.recall_at_5, 1.0);
 /// ```
 pub fn evaluate(engine: &Engine, pairs: &[Pair]) -> Result<Report> {
-    let all = relevance(pairs, 1);
+    evaluate_with(engine, engine.params(), pairs)
+}
+
+/// Rankings (all candidates, no reasons) of the given query ids.
+fn rankings(
+    engine: &Engine,
+    params: &ScoringParams,
+    queries: &[&String],
+) -> Result<Vec<(String, Vec<Match>)>> {
     let opts = MatchOptions {
         top: engine.index().len(),
+        reasons: false,
         ..MatchOptions::default()
     };
-    let ranked: Vec<(String, Vec<Match>)> = all
-        .keys()
-        .collect::<Vec<_>>()
+    queries
         .par_iter()
-        .map(|q| engine.match_id(q, &opts).map(|r| ((*q).clone(), r.matches)))
-        .collect::<Result<_>>()?;
+        .map(|q| {
+            engine
+                .match_id_with(q, &opts, params)
+                .map(|r| ((*q).clone(), r.matches))
+        })
+        .collect()
+}
+
+/// Mean nDCG@10 (all grades) over a subset of the query ids, with the given parameters.
+pub fn mean_ndcg(
+    engine: &Engine,
+    params: &ScoringParams,
+    pairs: &[Pair],
+    queries: &[&String],
+) -> Result<f64> {
+    let rel = relevance(pairs, 1);
+    let ranked = rankings(engine, params, queries)?;
+    let ms: Vec<Metrics> = ranked
+        .iter()
+        .filter_map(|(q, matches)| {
+            let ids: Vec<String> = matches.iter().map(|m| m.id.clone()).collect();
+            rel.get(q).map(|r| metrics(&ids, r))
+        })
+        .collect();
+    Ok(mean(&ms).ndcg_at_10)
+}
+
+/// The query ids of a set of pairs (every id that has a partner), sorted.
+pub fn query_ids(pairs: &[Pair]) -> Vec<String> {
+    relevance(pairs, 1).into_keys().collect()
+}
+
+/// Evaluates the engine on known pairs with the given scoring parameters.
+pub fn evaluate_with(engine: &Engine, params: &ScoringParams, pairs: &[Pair]) -> Result<Report> {
+    let all = relevance(pairs, 1);
+    let ids: Vec<&String> = all.keys().collect();
+    let ranked = rankings(engine, params, &ids)?;
     let mut slices = Vec::new();
     for (name, min_grade) in [("grade>=1", 1u8), ("grade=2", 2u8)] {
         let rel = relevance(pairs, min_grade);
@@ -295,6 +337,7 @@ pub fn evaluate(engine: &Engine, pairs: &[Pair]) -> Result<Report> {
                 .keys()
                 .filter_map(|p| by_id.get(p.as_str()).map(|m| (p.clone(), m.rank)))
                 .collect();
+            let w = &params.weights;
             let mut misses: Vec<Miss> = ranks
                 .iter()
                 .filter(|(_, r)| **r > 10)
@@ -304,7 +347,7 @@ pub fn evaluate(engine: &Engine, pairs: &[Pair]) -> Result<Report> {
                         partner: p.clone(),
                         grade: relevant[p],
                         rank: *r,
-                        lost_on: lost_on(by_id[p.as_str()], tenth, engine),
+                        lost_on: lost_on(by_id[p.as_str()], tenth, w),
                     })
                 })
                 .collect();

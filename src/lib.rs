@@ -49,3 +49,4 @@ pub use score::{ScoringParams, Weights};
 pub mod config;
 pub mod eval;
 pub mod output;
+pub mod tune;

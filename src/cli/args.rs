@@ -39,7 +39,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  clustermatch match --id lyonbiopole --top 5\n  clustermatch match --profile me.jsonl --format json\n  clustermatch match --text \"personalised healthcare\" --sector biotech --country FR --target CN\n  clustermatch match --id lyonbiopole --only-country CN --explain"
     )]
-    Match(MatchArgs),
+    Match(Box<MatchArgs>),
     /// Show a stored profile.
     #[command(after_help = "Example:\n  clustermatch show lyonbiopole")]
     Show(ShowArgs),
@@ -53,6 +53,11 @@ pub enum Command {
         after_help = "Examples:\n  clustermatch eval --truth fixtures/partners.csv\n  clustermatch eval --truth fixtures/partners.csv --format json --per-query"
     )]
     Eval(EvalArgs),
+    /// Learn the scoring parameters from known partner pairs (cross-validated) and write a config.
+    #[command(
+        after_help = "Examples:\n  clustermatch tune --truth fixtures/partners.csv --out tuned.toml\n  clustermatch --config tuned.toml eval --truth fixtures/partners.csv"
+    )]
+    Tune(TuneArgs),
     /// Print the resolved configuration (defaults, config file, environment and flags).
     #[command(after_help = "Example:\n  clustermatch config")]
     Config,
@@ -173,4 +178,21 @@ pub struct EvalArgs {
     /// Output format (table or json).
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
+}
+
+/// `tune` arguments.
+#[derive(Debug, Args)]
+pub struct TuneArgs {
+    /// Known partner pairs: CSV with columns a, b, grade.
+    #[arg(long, value_name = "FILE")]
+    pub truth: PathBuf,
+    /// Number of cross-validation folds over query ids.
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// Rounds of coordinate ascent.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Where to write the fitted config (TOML).
+    #[arg(long, value_name = "FILE", default_value = "tuned.toml")]
+    pub out: PathBuf,
 }

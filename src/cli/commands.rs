@@ -11,7 +11,7 @@ use clustermatch::config::{self, Config};
 use clustermatch::output::{self, Format};
 use clustermatch::{eval, input, Engine, Filters, Kind, MatchOptions, Profile, TextQuery};
 
-use super::args::{Cli, Command, EvalArgs, FormatArg, IndexArgs, MatchArgs, SectorsArgs};
+use super::args::{Cli, Command, EvalArgs, FormatArg, IndexArgs, MatchArgs, SectorsArgs, TuneArgs};
 
 /// A usage error found by the CLI itself (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +65,16 @@ impl Settings {
         Ok(engine.with_params(self.config.scoring.clone())?)
     }
 
+    /// Opens the engine for writing: creates the index when there is none (the default index is
+    /// first seeded from the fixtures, as for every first command).
+    fn engine_for_write(&self) -> Result<Engine> {
+        if !clustermatch::ProfileIndex::exists(&self.index) && self.index_is_default {
+            self.build_from_fixtures()?;
+        }
+        let engine = Engine::open_or_create(&self.index)?;
+        Ok(engine.with_params(self.config.scoring.clone())?)
+    }
+
     fn build_from_fixtures(&self) -> Result<()> {
         let local = PathBuf::from(FIXTURES);
         let source = if local.is_file() {
@@ -99,6 +109,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Sectors(a) => sectors(a),
         Command::Eval(a) => eval_cmd(&settings, a),
+        Command::Tune(a) => tune_cmd(&settings, a),
         Command::Config => {
             let mut c = settings.config.clone();
             c.index = Some(settings.index.clone());
@@ -115,7 +126,7 @@ fn index(settings: &Settings, a: &IndexArgs) -> Result<()> {
         ));
     }
     let profiles = read_all(&a.input)?;
-    let engine = settings.engine()?;
+    let engine = settings.engine_for_write()?;
     let s = engine.index().write(&profiles, &a.delete)?;
     eprintln!(
         "indexed {} profiles ({} new, {} replaced), deleted {}; {} now holds {} profiles",
@@ -382,5 +393,58 @@ fn write_eval_table(out: &mut impl Write, report: &eval::Report, per_query: bool
             )?;
         }
     }
+    Ok(())
+}
+
+fn tune_cmd(settings: &Settings, a: &TuneArgs) -> Result<()> {
+    let engine = settings.engine()?;
+    let pairs = eval::read_truth(&a.truth, &engine)?;
+    let start = engine.params().clone();
+    let report = clustermatch::tune::tune(&engine, &pairs, &start, a.folds, a.rounds)?;
+    let mut out = std::io::stdout().lock();
+    let rows: Vec<Vec<String>> = report
+        .folds
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            vec![
+                (i + 1).to_string(),
+                f.queries.to_string(),
+                format!("{:.3}", f.start_ndcg),
+                format!("{:.3}", f.tuned_ndcg),
+            ]
+        })
+        .collect();
+    out.write_all(
+        output::table(
+            &["fold", "held-out queries", "nDCG@10 start", "nDCG@10 tuned"],
+            &rows,
+        )
+        .as_bytes(),
+    )?;
+    writeln!(
+        out,
+        "\ncross-validated nDCG@10: {:.3} with the starting parameters, {:.3} tuned",
+        report.cv_start_ndcg, report.cv_tuned_ndcg
+    )?;
+    writeln!(
+        out,
+        "fitted on all {} queries: training nDCG@10 {:.3}",
+        eval::query_ids(&pairs).len(),
+        report.fitted.train_ndcg
+    )?;
+    let config = Config {
+        scoring: report.fitted.params.clone(),
+        ..Config::default()
+    };
+    let text = format!(
+        "# Fitted by `clustermatch tune --truth {}` (cross-validated nDCG@10 {:.3}, start {:.3}).\n{}",
+        a.truth.display(),
+        report.cv_tuned_ndcg,
+        report.cv_start_ndcg,
+        config.to_toml()
+    );
+    std::fs::write(&a.out, text).with_context(|| format!("writing {}", a.out.display()))?;
+    writeln!(out, "wrote {}", a.out.display())?;
     Ok(())
 }

@@ -357,15 +357,11 @@ pub fn rank(
     best.sort_by(|a, b| b.cmp(a));
     let mut matches = Vec::with_capacity(best.len());
     for (i, s) in best.iter().enumerate() {
-        matches.push(explain_row(
-            index,
-            snap,
-            &prepared,
-            params,
-            s.row,
-            i + 1,
-            opts.explain,
-        )?);
+        matches.push(if opts.reasons || opts.explain {
+            explain_row(index, snap, &prepared, params, s.row, i + 1, opts.explain)?
+        } else {
+            bare_row(snap, &prepared, params, s.row, i + 1)
+        });
     }
     Ok(MatchResult {
         query: summary(q, &prepared, params, candidates),

@@ -68,6 +68,9 @@ fn analyse(text: &str, surface: &mut HashMap<String, String>) -> BTreeMap<String
     counts
 }
 
+/// Analysed terms of one part of the query with the candidate fields (and boosts) they meet.
+type Source = (BTreeMap<String, usize>, Vec<(Field, f32)>);
+
 /// Builds the text query of a profile; `None` when its text has no term known to the index.
 pub fn build(
     searcher: &Searcher,
@@ -76,7 +79,7 @@ pub fn build(
     params: &TextParams,
 ) -> Option<TextQuery> {
     let mut surface = HashMap::new();
-    let sources: [(BTreeMap<String, usize>, Vec<(Field, f32)>); 3] = [
+    let sources: [Source; 3] = [
         (
             analyse(&about_text(q), &mut surface),
             vec![(fields.about, params.about_about)],
