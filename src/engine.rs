@@ -219,7 +219,6 @@ impl Engine {
             ));
         }
         Ok(Profile {
-            name: "(free-text query)".into(),
             country,
             description: query.text.clone(),
             seeking: query.text.clone(),

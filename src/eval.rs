@@ -218,7 +218,7 @@ pub fn metrics(ranking: &[String], relevant: &HashMap<String, u8>) -> Metrics {
         recall_at_10: recall(10),
         recall_at_20: recall(20),
         mrr,
-        ndcg_at_10: if idcg > 0.0 { dcg / idcg } else { 0.0 },
+        ndcg_at_10: if idcg > 0.0 { dcg / idcg + 0.0 } else { 0.0 },
     }
 }
 

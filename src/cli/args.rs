@@ -192,6 +192,12 @@ pub struct TuneArgs {
     /// Rounds of coordinate ascent.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// Parameters to tune, comma-separated (weights.text, weights.sector, weights.country,
+    /// sector.related, sector.ecosystem, sector.query_side, country.forward, country.shared,
+    /// text.expansion, text.phrase, text.floor, text.seeking_about, text.offering_seeking), or
+    /// `all` [default: the three weights].
+    #[arg(long, value_delimiter = ',')]
+    pub params: Vec<String>,
     /// Where to write the fitted config (TOML).
     #[arg(long, value_name = "FILE", default_value = "tuned.toml")]
     pub out: PathBuf,

@@ -400,7 +400,8 @@ fn tune_cmd(settings: &Settings, a: &TuneArgs) -> Result<()> {
     let engine = settings.engine()?;
     let pairs = eval::read_truth(&a.truth, &engine)?;
     let start = engine.params().clone();
-    let report = clustermatch::tune::tune(&engine, &pairs, &start, a.folds, a.rounds)?;
+    let knobs = clustermatch::tune::select(&a.params).map_err(usage)?;
+    let report = clustermatch::tune::tune(&engine, &pairs, &start, &knobs, a.folds, a.rounds)?;
     let mut out = std::io::stdout().lock();
     let rows: Vec<Vec<String>> = report
         .folds

@@ -81,7 +81,7 @@ fn build() -> tantivy::Result<SectorIndex> {
 ///     "membranes and treatment plants for drinking water and wastewater",
 ///     &Default::default(),
 /// );
-/// assert!(!found.is_empty());
+/// assert_eq!(t.sector(found[0].0).code, "environmental_services");
 /// ```
 pub fn infer_scored(text: &str, params: &InferParams) -> Vec<(usize, f32)> {
     let Some(si) = SECTOR_INDEX.as_ref() else {

@@ -150,9 +150,16 @@ impl Fields {
     }
 }
 
-/// The text of a profile's `about` field: description, then keywords.
+/// The text of a profile's `about` field: name, region, description, then keywords.
 pub fn about_text(p: &Profile) -> String {
-    let mut s = p.description.clone();
+    let mut s = String::with_capacity(p.name.len() + p.region.len() + p.description.len() + 64);
+    for part in [&p.name, &p.region] {
+        if !part.is_empty() {
+            s.push_str(part);
+            s.push_str(". ");
+        }
+    }
+    s.push_str(&p.description);
     for k in &p.keywords {
         s.push_str(". ");
         s.push_str(k);

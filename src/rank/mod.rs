@@ -272,7 +272,7 @@ fn prepare(
     self_row: Option<u32>,
 ) -> Result<Prepared> {
     let fields = index.fields();
-    let text = query::build(&snap.searcher, fields, &q.profile, &params.text);
+    let text = query::build(&snap.searcher, fields, &q.profile, q.sectors, &params.text);
     let mut raw = vec![0f32; snap.rows.len()];
     let mut top = 0f32;
     if let Some(tq) = &text {
@@ -382,7 +382,11 @@ fn summary(
     };
     QuerySummary {
         id: Some(q.profile.id.clone()).filter(|s| !s.is_empty()),
-        name: q.profile.name.clone(),
+        name: if q.profile.name.is_empty() {
+            "(free-text query)".to_string()
+        } else {
+            q.profile.name.clone()
+        },
         country: Some(q.profile.country.clone()).filter(|s| !s.is_empty()),
         sectors: taxonomy().codes(q.sectors),
         sectors_inferred: q.sectors_inferred,

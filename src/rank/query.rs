@@ -6,13 +6,14 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Searcher, Term};
 
 use crate::index::schema::{about_text, analyzer, surface_analyzer, tokens, Fields};
 use crate::profile::Profile;
 use crate::score::text::TextParams;
+use crate::taxonomy::{taxonomy, SectorSet};
 
 /// One clause of the text query: a term sent to one candidate field with a boost.
 #[derive(Debug, Clone)]
@@ -33,6 +34,8 @@ pub struct TextQuery {
     pub clauses: Vec<Clause>,
     /// Selected terms, most informative first, with the word as the query wrote it.
     pub terms: Vec<(String, String)>,
+    /// Multi-word keywords searched as phrases (analysed terms, keyword as written).
+    pub phrases: Vec<(Vec<String>, String)>,
     /// Score of an average-length document holding every clause's term once.
     pub ideal: f32,
 }
@@ -76,10 +79,13 @@ pub fn build(
     searcher: &Searcher,
     fields: &Fields,
     q: &Profile,
+    sectors: SectorSet,
     params: &TextParams,
 ) -> Option<TextQuery> {
     let mut surface = HashMap::new();
-    let sources: [Source; 3] = [
+    let mut vocabulary = analyse(&sector_vocabulary(sectors), &mut surface);
+    vocabulary.values_mut().for_each(|tf| *tf = 1);
+    let sources: [Source; 4] = [
         (
             analyse(&about_text(q), &mut surface),
             vec![(fields.about, params.about_about)],
@@ -95,6 +101,7 @@ pub fn build(
             analyse(&q.offering, &mut surface),
             vec![(fields.seeking, params.offering_seeking)],
         ),
+        (vocabulary, vec![(fields.about, params.expansion)]),
     ];
     // Informativeness of each term: sum over sources of tf * boost * idf in the target field.
     let mut weight: BTreeMap<&str, f32> = BTreeMap::new();
@@ -137,7 +144,7 @@ pub fn build(
             }
         }
     }
-    let subqueries: Vec<(Occur, Box<dyn Query>)> = clauses
+    let mut subqueries: Vec<(Occur, Box<dyn Query>)> = clauses
         .iter()
         .map(|c| {
             let tq = TermQuery::new(
@@ -148,6 +155,28 @@ pub fn build(
             (Occur::Should, q)
         })
         .collect();
+    let phrases = if params.phrase > 0.0 {
+        keyword_phrases(q)
+    } else {
+        Vec::new()
+    };
+    for (terms, _) in &phrases {
+        let pq = PhraseQuery::new(
+            terms
+                .iter()
+                .map(|t| Term::from_field_text(fields.about, t))
+                .collect(),
+        );
+        ideal += params.phrase
+            * terms
+                .iter()
+                .map(|t| idf(searcher, fields.about, t))
+                .sum::<f32>();
+        subqueries.push((
+            Occur::Should,
+            Box::new(BoostQuery::new(Box::new(pq), params.phrase)),
+        ));
+    }
     let terms = ranked
         .iter()
         .map(|(t, _)| {
@@ -161,8 +190,45 @@ pub fn build(
         query: Box::new(BooleanQuery::new(subqueries)),
         clauses,
         terms,
+        phrases,
         ideal,
     })
+}
+
+/// At most this many multi-word keywords of the query are searched as phrases.
+const MAX_PHRASES: usize = 8;
+
+/// The query's multi-word keywords as analysed term sequences, with the keyword as written.
+fn keyword_phrases(q: &Profile) -> Vec<(Vec<String>, String)> {
+    let mut a = analyzer();
+    let mut out: Vec<(Vec<String>, String)> = Vec::new();
+    for k in &q.keywords {
+        let terms = tokens(&mut a, k);
+        if terms.len() >= 2 && !out.iter().any(|(t, _)| *t == terms) {
+            out.push((terms, k.to_lowercase()));
+        }
+        if out.len() == MAX_PHRASES {
+            break;
+        }
+    }
+    out
+}
+
+/// The vocabulary of a sector set: names, aliases and keywords from the taxonomy.
+fn sector_vocabulary(sectors: SectorSet) -> String {
+    let t = taxonomy();
+    let mut text = String::new();
+    for i in sectors.iter().filter(|&i| i < t.sectors().len()) {
+        let s = t.sector(i);
+        for w in std::iter::once(&s.name)
+            .chain(&s.aliases)
+            .chain(&s.keywords)
+        {
+            text.push_str(w);
+            text.push_str(". ");
+        }
+    }
+    text
 }
 
 /// The query words that contributed to a candidate's text score: a word counts when one of its
@@ -190,9 +256,22 @@ pub fn matched_words(tq: &TextQuery, fields: &Fields, c: &Profile) -> Vec<String
         })
         .map(|cl| cl.term.as_str())
         .collect();
-    tq.terms
+    let about_seq = tokens(&mut a, &about_text(c));
+    let mut words: Vec<String> = tq
+        .phrases
         .iter()
-        .filter(|(t, _)| hit.contains(t.as_str()))
-        .map(|(_, w)| w.clone())
-        .collect()
+        .filter(|(terms, _)| {
+            about_seq
+                .windows(terms.len())
+                .any(|w| w == terms.as_slice())
+        })
+        .map(|(_, k)| format!("\"{k}\""))
+        .collect();
+    words.extend(
+        tq.terms
+            .iter()
+            .filter(|(t, _)| hit.contains(t.as_str()))
+            .map(|(_, w)| w.clone()),
+    );
+    words
 }

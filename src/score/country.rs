@@ -16,18 +16,25 @@ pub struct CountryParams {
     /// Share of the forward direction (query targets the candidate's country); the rest is
     /// reciprocity.
     pub forward: f32,
+    /// Share of the component given to shared target markets (the overlap of the two target
+    /// lists: organisations heading for the same markets often go together).
+    pub shared: f32,
 }
 
 impl Default for CountryParams {
     fn default() -> Self {
-        CountryParams { forward: 0.7 }
+        CountryParams {
+            forward: 0.7,
+            shared: 0.0,
+        }
     }
 }
 
 impl CountryParams {
     /// Checks each value.
     pub fn check(&self) -> Result<(), String> {
-        check_range("country.forward", self.forward, 0.0, 1.0)
+        check_range("country.forward", self.forward, 0.0, 1.0)?;
+        check_range("country.shared", self.shared, 0.0, 1.0)
     }
 }
 
@@ -35,6 +42,7 @@ impl CountryParams {
 #[derive(Debug, Clone)]
 pub struct CountryQuery {
     targets: CountrySet,
+    n_targets: usize,
     has_targets: bool,
     country: Option<u16>,
     params: CountryParams,
@@ -52,6 +60,7 @@ impl CountryQuery {
             return None;
         }
         Some(CountryQuery {
+            n_targets: targets.len().max(1),
             has_targets: !set.is_empty(),
             targets: set,
             country,
@@ -65,14 +74,32 @@ impl CountryQuery {
         (forward, reverse)
     }
 
+    /// Overlap coefficient of the two target lists: shared targets / the shorter list.
+    #[inline]
+    fn overlap(&self, c_targets: &[u16]) -> f32 {
+        if !self.has_targets || c_targets.is_empty() || self.params.shared == 0.0 {
+            return 0.0;
+        }
+        let shared = c_targets
+            .iter()
+            .filter(|t| self.targets.contains_number(**t))
+            .count();
+        shared as f32 / c_targets.len().min(self.n_targets) as f32
+    }
+
     /// The component for a candidate's country and targets.
     #[inline]
     pub fn score(&self, c_country: u16, c_targets: &[u16]) -> f32 {
         let (f, r) = self.parts(c_country, c_targets);
-        if self.has_targets {
+        let direct = if self.has_targets {
             self.params.forward * f as u8 as f32 + (1.0 - self.params.forward) * r as u8 as f32
         } else {
             r as u8 as f32
+        };
+        if self.has_targets {
+            (1.0 - self.params.shared) * direct + self.params.shared * self.overlap(c_targets)
+        } else {
+            direct
         }
     }
 
@@ -80,12 +107,15 @@ impl CountryQuery {
     pub fn explain(&self, c_country: u16, c_targets: &[u16]) -> (Explanation, Vec<String>) {
         let (f, r) = self.parts(c_country, c_targets);
         let value = self.score(c_country, c_targets);
+        let shared = self.overlap(c_targets);
         let mut e = if self.has_targets {
             let mut e = Explanation::new(
                 value,
-                "country = forward*in_targets + (1-forward)*targets_query",
+                "country = (1-shared)*(forward*in_targets + (1-forward)*targets_query) + shared*common_targets",
             );
             e.add_const("forward", self.params.forward);
+            e.add_const("shared", self.params.shared);
+            e.add_const("common_targets (overlap of the target lists)", shared);
             e
         } else {
             Explanation::new(
@@ -113,6 +143,15 @@ impl CountryQuery {
                 "targets {}, the query's country",
                 code_from_number(q)
             ));
+        }
+        if shared > 0.0 && self.params.shared > 0.0 {
+            let common: Vec<String> = c_targets
+                .iter()
+                .filter(|t| self.targets.contains_number(**t))
+                .take(5)
+                .map(|t| code_from_number(*t))
+                .collect();
+            reasons.push(format!("targets the same markets: {}", common.join(", ")));
         }
         (e, reasons)
     }
@@ -143,6 +182,20 @@ mod tests {
         assert_eq!(q.score(n("CN"), &[n("FR")]), 1.0);
         assert_eq!(q.score(n("CN"), &[]), 0.0);
         assert!(CountryQuery::new(&[], "", CountryParams::default()).is_none());
+    }
+
+    #[test]
+    fn shared_targets_count_when_asked() {
+        let p = CountryParams {
+            forward: 0.7,
+            shared: 0.5,
+        };
+        let q = CountryQuery::new(&["CN".into(), "JP".into()], "FR", p).unwrap();
+        assert_eq!(q.score(n("DE"), &[n("CN")]), 0.5);
+        assert_eq!(q.score(n("DE"), &[n("US")]), 0.0);
+        let (e, reasons) = q.explain(n("DE"), &[n("CN")]);
+        assert_eq!(e.value, 0.5);
+        assert_eq!(reasons, vec!["targets the same markets: CN"]);
     }
 
     #[test]

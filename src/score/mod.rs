@@ -30,11 +30,14 @@ pub struct Weights {
     pub country: f32,
 }
 
+/// The shipped defaults were fitted by `clustermatch tune --truth fixtures/partners.csv` (weights
+/// only: tuning more parameters did not improve the cross-validated figure). Only their ratios
+/// matter: 0.75 : 0.35 : 0.20 is 58% text, 27% sector, 15% country.
 impl Default for Weights {
     fn default() -> Self {
         Weights {
-            text: 0.5,
-            sector: 0.3,
+            text: 0.75,
+            sector: 0.35,
             country: 0.2,
         }
     }

@@ -24,6 +24,12 @@ pub struct TextParams {
     pub seeking_about: f32,
     /// Boost of the query's *offering* against the candidate's *seeking* (reciprocity).
     pub offering_seeking: f32,
+    /// Boost of the vocabulary of the query's sectors (taxonomy aliases and keywords) against
+    /// the candidate's description: query expansion ("water" also finds "wastewater").
+    pub expansion: f32,
+    /// Boost of the query's multi-word keywords searched as phrases in the candidate's
+    /// description.
+    pub phrase: f32,
     /// Floor of the normaliser, as a fraction of the query's ideal score.
     pub floor: f32,
 }
@@ -36,6 +42,8 @@ impl Default for TextParams {
             seeking_offering: 1.0,
             seeking_about: 0.5,
             offering_seeking: 0.5,
+            expansion: 0.0,
+            phrase: 0.0,
             floor: 0.0,
         }
     }
@@ -54,6 +62,8 @@ impl TextParams {
         check_range("text.seeking_offering", self.seeking_offering, 0.0, 100.0)?;
         check_range("text.seeking_about", self.seeking_about, 0.0, 100.0)?;
         check_range("text.offering_seeking", self.offering_seeking, 0.0, 100.0)?;
+        check_range("text.expansion", self.expansion, 0.0, 100.0)?;
+        check_range("text.phrase", self.phrase, 0.0, 100.0)?;
         check_range("text.floor", self.floor, 0.0, 1.0)
     }
 }
