@@ -40,6 +40,16 @@ pub struct TextQuery {
     pub ideal: f32,
 }
 
+/// English function words beyond the analyzer's (short, Lucene) stop list, left out of queries:
+/// they say nothing about what an organisation does. They stay in the index. Sorted, for binary
+/// search.
+const QUERY_STOP_WORDS: [&str; 43] = [
+    "able", "about", "across", "along", "also", "among", "been", "both", "can", "does", "each",
+    "etc", "from", "has", "have", "its", "like", "many", "may", "more", "most", "other", "our",
+    "over", "own", "several", "such", "their", "them", "through", "very", "we", "well", "were",
+    "what", "when", "where", "which", "while", "who", "within", "without", "would",
+];
+
 /// Words shorter than this are not used as query terms (the "r" and "d" of "R&D").
 const MIN_WORD_CHARS: usize = 2;
 
@@ -59,7 +69,9 @@ fn analyse(text: &str, surface: &mut HashMap<String, String>) -> BTreeMap<String
     let mut a = analyzer();
     let mut counts = BTreeMap::new();
     for word in tokens(&mut surface_analyzer(), text) {
-        if word.chars().count() < MIN_WORD_CHARS {
+        if word.chars().count() < MIN_WORD_CHARS
+            || QUERY_STOP_WORDS.binary_search(&word.as_str()).is_ok()
+        {
             continue;
         }
         let Some(term) = tokens(&mut a, &word).into_iter().next() else {
@@ -274,4 +286,24 @@ pub fn matched_words(tq: &TextQuery, fields: &Fields, c: &Profile) -> Vec<String
             .map(|(_, w)| w.clone()),
     );
     words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_stop_words_are_sorted_for_binary_search() {
+        assert!(QUERY_STOP_WORDS.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn analysis_drops_filler_and_single_letters_and_keeps_surface_words() {
+        let mut surface = HashMap::new();
+        let counts = analyse("R&D has Clusters, clusters and wastewater", &mut surface);
+        let terms: Vec<&str> = counts.keys().map(String::as_str).collect();
+        assert_eq!(terms, vec!["cluster", "wastewat"]);
+        assert_eq!(counts["cluster"], 2);
+        assert_eq!(surface["wastewat"], "wastewater");
+    }
 }
