@@ -175,7 +175,13 @@ fn read_all(files: &[PathBuf]) -> Result<Vec<Profile>> {
     } else {
         let n = errors.len();
         let e = clustermatch::Error::Input(clustermatch::error::InputErrors::new(errors));
-        Err(anyhow::Error::from(e).context(format!("{n} problems found; nothing was stored")))
+        let what = if n == 1 { "1 problem" } else { "problems" };
+        let what = if n == 1 {
+            what.to_string()
+        } else {
+            format!("{n} {what}")
+        };
+        Err(anyhow::Error::from(e).context(format!("{what} found; nothing was stored")))
     }
 }
 

@@ -36,7 +36,9 @@ fn report(e: &anyhow::Error) -> i32 {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "error: {e}");
     for cause in e.chain().skip(1) {
-        let _ = writeln!(err, "  cause: {cause}");
+        for line in cause.to_string().lines() {
+            let _ = writeln!(err, "  {line}");
+        }
     }
     let user = e.chain().any(|c| {
         c.downcast_ref::<clustermatch::Error>()

@@ -89,6 +89,7 @@ pub struct Match {
     /// Kind.
     pub kind: Kind,
     /// Final score in [0, 1].
+    #[serde(serialize_with = "crate::score::round")]
     pub score: f32,
     /// Component values (`null` when the component dropped out).
     pub components: Components,

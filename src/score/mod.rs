@@ -18,15 +18,31 @@ use serde::{Deserialize, Serialize};
 
 pub use explanation::Explanation;
 
+/// Serialises a score rounded to 6 significant decimals (no `0.5769231`-style float noise).
+pub(crate) fn round<S: serde::Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(((*v as f64) * 1e6).round() / 1e6)
+}
+
+/// Serialises an optional score rounded like [`round`].
+pub(crate) fn round_opt<S: serde::Serializer>(v: &Option<f32>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(x) => round(x, s),
+        None => s.serialize_none(),
+    }
+}
+
 /// The weights of the three components (any non-negative numbers; they are normalised).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Weights {
     /// Weight of the text component.
+    #[serde(serialize_with = "round")]
     pub text: f32,
     /// Weight of the sector component.
+    #[serde(serialize_with = "round")]
     pub sector: f32,
     /// Weight of the country component.
+    #[serde(serialize_with = "round")]
     pub country: f32,
 }
 
@@ -66,10 +82,13 @@ impl Weights {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Components {
     /// Text relevance in [0, 1].
+    #[serde(serialize_with = "round_opt")]
     pub text: Option<f32>,
     /// Sector overlap in [0, 1].
+    #[serde(serialize_with = "round_opt")]
     pub sector: Option<f32>,
     /// Country fit in [0, 1].
+    #[serde(serialize_with = "round_opt")]
     pub country: Option<f32>,
 }
 
