@@ -273,7 +273,14 @@ fn prepare(
     self_row: Option<u32>,
 ) -> Result<Prepared> {
     let fields = index.fields();
-    let text = query::build(&snap.searcher, fields, &q.profile, q.sectors, &params.text);
+    let text = query::build(
+        &snap.searcher,
+        fields,
+        &q.profile,
+        q.sectors,
+        self_row.is_some(),
+        &params.text,
+    );
     let mut raw = vec![0f32; snap.rows.len()];
     let mut top = 0f32;
     if let Some(tq) = &text {

@@ -53,14 +53,16 @@ const QUERY_STOP_WORDS: [&str; 43] = [
 /// Words shorter than this are not used as query terms (the "r" and "d" of "R&D").
 const MIN_WORD_CHARS: usize = 2;
 
-fn idf(searcher: &Searcher, field: Field, term: &str) -> f32 {
+/// The idf of a term in a field, 0 when fewer than `min_df` documents hold it.
+fn idf(searcher: &Searcher, field: Field, term: &str, min_df: u64) -> f32 {
     let n = searcher.num_docs() as f32;
     let df = searcher
         .doc_freq(&Term::from_field_text(field, term))
-        .unwrap_or(0) as f32;
-    if df <= 0.0 {
+        .unwrap_or(0);
+    if df == 0 || df < min_df {
         return 0.0;
     }
+    let df = df as f32;
     (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
 }
 
@@ -87,13 +89,17 @@ fn analyse(text: &str, surface: &mut HashMap<String, String>) -> BTreeMap<String
 type Source = (BTreeMap<String, usize>, Vec<(Field, f32)>);
 
 /// Builds the text query of a profile; `None` when its text has no term known to the index.
+/// `stored` says whether the query profile is itself in the index.
 pub fn build(
     searcher: &Searcher,
     fields: &Fields,
     q: &Profile,
     sectors: SectorSet,
+    stored: bool,
     params: &TextParams,
 ) -> Option<TextQuery> {
+    // A stored query holds each of its own terms: a term no other profile has matches nothing.
+    let min_df = if stored { 2 } else { 1 };
     let mut surface = HashMap::new();
     let mut vocabulary = analyse(&sector_vocabulary(sectors), &mut surface);
     vocabulary.values_mut().for_each(|tf| *tf = 1);
@@ -123,7 +129,7 @@ pub fn build(
             for (field, boost) in targets {
                 let i = *idf_cache
                     .entry((*field, term.as_str()))
-                    .or_insert_with(|| idf(searcher, *field, term));
+                    .or_insert_with(|| idf(searcher, *field, term, min_df));
                 *weight.entry(term.as_str()).or_default() += (*tf as f32).sqrt() * boost * i;
             }
         }
@@ -182,7 +188,7 @@ pub fn build(
         ideal += params.phrase
             * terms
                 .iter()
-                .map(|t| idf(searcher, fields.about, t))
+                .map(|t| idf(searcher, fields.about, t, 1))
                 .sum::<f32>();
         subqueries.push((
             Occur::Should,
