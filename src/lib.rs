@@ -32,6 +32,7 @@
 
 pub mod country;
 pub mod engine;
+pub mod event;
 pub mod error;
 pub mod index;
 pub mod input;
