@@ -32,8 +32,8 @@
 
 pub mod country;
 pub mod engine;
-pub mod event;
 pub mod error;
+pub mod event;
 pub mod index;
 pub mod input;
 pub mod profile;

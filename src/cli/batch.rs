@@ -13,8 +13,9 @@ use clustermatch::event::batch::{plan_with, PlanOptions, Progress, Stage};
 use clustermatch::event::{export, input, EventShape, SessionSpec, TimeRange};
 use clustermatch::Engine;
 
-/// `batch` arguments.
+/// `batch` arguments (a flag given twice: the last one wins).
 #[derive(Debug, Args)]
+#[command(args_override_self = true)]
 pub struct BatchArgs {
     /// Participants (.jsonl, .csv, .xlsx): profiles, or just `id` for organisations already in
     /// the index; optional columns `availability` (slot numbers 1-4;7 or times 09:00-10:30)
@@ -118,7 +119,11 @@ fn shape(a: &BatchArgs, config: &Config) -> Result<EventShape> {
         .or(c.max_meetings)
         .unwrap_or(clustermatch::event::DEFAULT_MAX_MEETINGS);
     shape.date = a.date.clone().or_else(|| c.date.clone());
-    shape.name = a.name.clone().or_else(|| c.name.clone()).unwrap_or_default();
+    shape.name = a
+        .name
+        .clone()
+        .or_else(|| c.name.clone())
+        .unwrap_or_default();
     shape.check()?;
     Ok(shape)
 }
@@ -161,7 +166,11 @@ pub fn run(a: &BatchArgs, config: &Config, engine: &dyn Fn() -> Result<Engine>) 
         &requests,
         &shape,
         &opts,
-        if a.against_index { index.as_ref() } else { None },
+        if a.against_index {
+            index.as_ref()
+        } else {
+            None
+        },
         &progress,
     )?;
     progress.0.finish_and_clear();

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use super::schedule::{self, Edge, Problem, UnscheduledReason};
 use super::{
-    Agenda, EventShape, LockedMeeting, Meeting, Participant, ParticipantSummary,
-    Recommendation, RequestKind, Side, Stats, Timing, Unscheduled,
+    Agenda, EventShape, LockedMeeting, Meeting, Participant, ParticipantSummary, Recommendation,
+    RequestKind, Side, Stats, Timing, Unscheduled,
 };
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -134,7 +134,9 @@ pub fn plan_with(
             .find(|p| !seen.insert(&p.profile.id))
             .map(|p| p.profile.id.clone())
             .unwrap_or_default();
-        return Err(Error::Usage(format!("participant \"{dup}\" is listed twice")));
+        return Err(Error::Usage(format!(
+            "participant \"{dup}\" is listed twice"
+        )));
     }
     let all_slots: u128 = if slots.len() >= 128 {
         u128::MAX
@@ -352,10 +354,17 @@ pub fn plan_with(
             )))
         };
         if l.slot == 0 || l.slot > slots.len() {
-            return bad(format!("slot {} does not exist (slots 1 to {})", l.slot, slots.len()));
+            return bad(format!(
+                "slot {} does not exist (slots 1 to {})",
+                l.slot,
+                slots.len()
+            ));
         }
         if l.table == 0 || l.table > tables {
-            return bad(format!("table {} does not exist (tables 1 to {tables})", l.table));
+            return bad(format!(
+                "table {} does not exist (tables 1 to {tables})",
+                l.table
+            ));
         }
         if a == b {
             return bad("a participant cannot meet itself".into());
@@ -455,30 +464,32 @@ pub fn plan_with(
     progress.stage(Stage::Explain, shown.len() as u64);
     let explained: Vec<Vec<((u32, u32), Side, String, String)>> = shown
         .par_iter()
-        .map(|(x, targets)| -> Result<Vec<((u32, u32), Side, String, String)>> {
-            let profile = match part_of_row[*x as usize] {
-                u32::MAX => engine.index().profile_at(&snap, *x)?,
-                i => participants[i as usize].profile.clone(),
-            };
-            let q = query_of(&snap, *x, profile);
-            let ms = rank::explain_rows(engine.index(), &snap, &q, &params, targets)?;
-            progress.advance(1);
-            Ok(targets
-                .iter()
-                .zip(ms)
-                .map(|(&y, m)| {
-                    (
-                        (*x, y),
-                        Side {
-                            score: m.score,
-                            reasons: m.reasons,
-                        },
-                        m.name,
-                        m.country,
-                    )
-                })
-                .collect())
-        })
+        .map(
+            |(x, targets)| -> Result<Vec<((u32, u32), Side, String, String)>> {
+                let profile = match part_of_row[*x as usize] {
+                    u32::MAX => engine.index().profile_at(&snap, *x)?,
+                    i => participants[i as usize].profile.clone(),
+                };
+                let q = query_of(&snap, *x, profile);
+                let ms = rank::explain_rows(engine.index(), &snap, &q, &params, targets)?;
+                progress.advance(1);
+                Ok(targets
+                    .iter()
+                    .zip(ms)
+                    .map(|(&y, m)| {
+                        (
+                            (*x, y),
+                            Side {
+                                score: m.score,
+                                reasons: m.reasons,
+                            },
+                            m.name,
+                            m.country,
+                        )
+                    })
+                    .collect())
+            },
+        )
         .collect::<Result<Vec<_>>>()?;
     let mut why: HashMap<(u32, u32), Side> = HashMap::new();
     let mut names: HashMap<u32, (String, String)> = HashMap::new();
@@ -769,12 +780,18 @@ fn check_requests(
                 let hint = crate::error::nearest(id, pos.keys().copied())
                     .map(|s| format!("; did you mean \"{s}\"?"))
                     .unwrap_or_default();
-                Error::Usage(format!("request {} / {}: unknown participant \"{id}\"{hint}", r.a, r.b))
+                Error::Usage(format!(
+                    "request {} / {}: unknown participant \"{id}\"{hint}",
+                    r.a, r.b
+                ))
             })
         };
         let (a, b) = (find(&r.a)?, find(&r.b)?);
         if a == b {
-            return Err(Error::Usage(format!("request: \"{}\" cannot meet itself", r.a)));
+            return Err(Error::Usage(format!(
+                "request: \"{}\" cannot meet itself",
+                r.a
+            )));
         }
         let key = (a.min(b), a.max(b));
         if let Some(k) = kinds.insert(key, r.kind) {
@@ -876,7 +893,11 @@ fn slot_list(bits: u128) -> String {
         .map(|s| (s + 1).to_string())
         .collect();
     if v.len() > 8 {
-        format!("slots {} … {}", v[..4].join(", "), v[v.len() - 2..].join(", "))
+        format!(
+            "slots {} … {}",
+            v[..4].join(", "),
+            v[v.len() - 2..].join(", ")
+        )
     } else {
         format!("slots {}", v.join(", "))
     }

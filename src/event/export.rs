@@ -151,7 +151,16 @@ fn write_meetings_csv(agenda: &Agenda, path: &Path) -> Result<()> {
     let mut w = csv::Writer::from_path(path).map_err(|e| csv_err(path, e))?;
     let res: std::result::Result<(), csv::Error> = (|| {
         w.write_record([
-            "slot", "start", "end", "table", "a", "a_name", "b", "b_name", "score", "requested",
+            "slot",
+            "start",
+            "end",
+            "table",
+            "a",
+            "a_name",
+            "b",
+            "b_name",
+            "score",
+            "requested",
             "locked",
         ])?;
         for m in &agenda.meetings {
@@ -244,7 +253,10 @@ fn write_by_participant_csv(agenda: &Agenda, path: &Path) -> Result<()> {
                     pn.to_string(),
                     pc.to_string(),
                     score(v.meeting.score),
-                    v.meeting.requested.map(|p| p.to_string()).unwrap_or_default(),
+                    v.meeting
+                        .requested
+                        .map(|p| p.to_string())
+                        .unwrap_or_default(),
                     v.meeting.locked.to_string(),
                     v.why_me.reasons.join("; "),
                 ])?;
@@ -281,17 +293,29 @@ fn write_xlsx(agenda: &Agenda, path: &Path) -> Result<()> {
         ("meetings", s.meetings as f64, None),
         ("kept from earlier agenda", s.locked as f64, None),
         ("requested pairs", s.requested as f64, None),
-        ("requested pairs scheduled", s.requested_scheduled as f64, None),
+        (
+            "requested pairs scheduled",
+            s.requested_scheduled as f64,
+            None,
+        ),
         ("fill rate (tables)", s.fill_rate, Some(&pct)),
         ("fill rate (meeting caps)", s.demand_fill, Some(&pct)),
         ("total mutual score", s.total_score, Some(&num)),
         ("upper bound", s.upper_bound, Some(&num)),
         ("total / bound", s.ratio, Some(&pct)),
-        ("participants without meetings", s.without_meetings as f64, None),
+        (
+            "participants without meetings",
+            s.without_meetings as f64,
+            None,
+        ),
         ("idle gaps (slots)", s.idle_gaps as f64, None),
     ];
-    sheet.write_with_format(0, 0, "figure", &bold).map_err(&err)?;
-    sheet.write_with_format(0, 1, "value", &bold).map_err(&err)?;
+    sheet
+        .write_with_format(0, 0, "figure", &bold)
+        .map_err(&err)?;
+    sheet
+        .write_with_format(0, 1, "value", &bold)
+        .map_err(&err)?;
     for (i, (k, v, f)) in rows.iter().enumerate() {
         let r = i as u32 + 1;
         sheet.write(r, 0, *k).map_err(&err)?;
@@ -302,7 +326,10 @@ fn write_xlsx(agenda: &Agenda, path: &Path) -> Result<()> {
     }
     sheet.set_column_width(0, 32).map_err(&err)?;
 
-    let sheet = book.add_worksheet().set_name("By participant").map_err(&err)?;
+    let sheet = book
+        .add_worksheet()
+        .set_name("By participant")
+        .map_err(&err)?;
     let head = [
         "participant",
         "name",
@@ -316,7 +343,9 @@ fn write_xlsx(agenda: &Agenda, path: &Path) -> Result<()> {
         "why",
     ];
     for (c, h) in head.iter().enumerate() {
-        sheet.write_with_format(0, c as u16, *h, &bold).map_err(&err)?;
+        sheet
+            .write_with_format(0, c as u16, *h, &bold)
+            .map_err(&err)?;
     }
     let mut r = 1u32;
     for p in &agenda.participants {
@@ -333,17 +362,25 @@ fn write_xlsx(agenda: &Agenda, path: &Path) -> Result<()> {
             sheet
                 .write_with_format(r, 8, v.meeting.score as f64, &num)
                 .map_err(&err)?;
-            sheet.write(r, 9, v.why_me.reasons.join("; ")).map_err(&err)?;
+            sheet
+                .write(r, 9, v.why_me.reasons.join("; "))
+                .map_err(&err)?;
             r += 1;
         }
     }
-    sheet.autofilter(0, 0, r.saturating_sub(1).max(1), 9).map_err(&err)?;
+    sheet
+        .autofilter(0, 0, r.saturating_sub(1).max(1), 9)
+        .map_err(&err)?;
     sheet.set_freeze_panes(1, 0).map_err(&err)?;
 
     let sheet = book.add_worksheet().set_name("By table").map_err(&err)?;
-    let head = ["slot", "start", "end", "table", "a", "a name", "b", "b name", "score"];
+    let head = [
+        "slot", "start", "end", "table", "a", "a name", "b", "b name", "score",
+    ];
     for (c, h) in head.iter().enumerate() {
-        sheet.write_with_format(0, c as u16, *h, &bold).map_err(&err)?;
+        sheet
+            .write_with_format(0, c as u16, *h, &bold)
+            .map_err(&err)?;
     }
     let mut ms: Vec<&Meeting> = agenda.meetings.iter().collect();
     ms.sort_by_key(|m| (m.table, m.slot));
@@ -361,7 +398,9 @@ fn write_xlsx(agenda: &Agenda, path: &Path) -> Result<()> {
         sheet
             .write(r, 7, names.get(m.b.as_str()).map(|n| n.0).unwrap_or(""))
             .map_err(&err)?;
-        sheet.write_with_format(r, 8, m.score as f64, &num).map_err(&err)?;
+        sheet
+            .write_with_format(r, 8, m.score as f64, &num)
+            .map_err(&err)?;
     }
     sheet.set_freeze_panes(1, 0).map_err(&err)?;
 
@@ -388,7 +427,10 @@ fn write_xlsx(agenda: &Agenda, path: &Path) -> Result<()> {
     }
     sheet.set_freeze_panes(1, 1).map_err(&err)?;
 
-    let sheet = book.add_worksheet().set_name("Recommendations").map_err(&err)?;
+    let sheet = book
+        .add_worksheet()
+        .set_name("Recommendations")
+        .map_err(&err)?;
     let head = [
         "participant",
         "rank",
@@ -401,7 +443,9 @@ fn write_xlsx(agenda: &Agenda, path: &Path) -> Result<()> {
         "why not scheduled",
     ];
     for (c, h) in head.iter().enumerate() {
-        sheet.write_with_format(0, c as u16, *h, &bold).map_err(&err)?;
+        sheet
+            .write_with_format(0, c as u16, *h, &bold)
+            .map_err(&err)?;
     }
     for (i, x) in agenda.recommendations.iter().enumerate() {
         let r = i as u32 + 1;
@@ -410,7 +454,9 @@ fn write_xlsx(agenda: &Agenda, path: &Path) -> Result<()> {
         sheet.write(r, 2, &x.partner).map_err(&err)?;
         sheet.write(r, 3, &x.partner_name).map_err(&err)?;
         sheet.write(r, 4, &x.partner_country).map_err(&err)?;
-        sheet.write_with_format(r, 5, x.score as f64, &num).map_err(&err)?;
+        sheet
+            .write_with_format(r, 5, x.score as f64, &num)
+            .map_err(&err)?;
         if let Some((s, t)) = x.scheduled {
             sheet.write(r, 6, s as f64).map_err(&err)?;
             sheet.write(r, 7, t as f64).map_err(&err)?;
@@ -426,13 +472,17 @@ fn write_xlsx(agenda: &Agenda, path: &Path) -> Result<()> {
     let sheet = book.add_worksheet().set_name("Unscheduled").map_err(&err)?;
     let head = ["a", "b", "mutual score", "requested", "reason", "detail"];
     for (c, h) in head.iter().enumerate() {
-        sheet.write_with_format(0, c as u16, *h, &bold).map_err(&err)?;
+        sheet
+            .write_with_format(0, c as u16, *h, &bold)
+            .map_err(&err)?;
     }
     for (i, u) in agenda.unscheduled.iter().enumerate() {
         let r = i as u32 + 1;
         sheet.write(r, 0, &u.a).map_err(&err)?;
         sheet.write(r, 1, &u.b).map_err(&err)?;
-        sheet.write_with_format(r, 2, u.score as f64, &num).map_err(&err)?;
+        sheet
+            .write_with_format(r, 2, u.score as f64, &num)
+            .map_err(&err)?;
         if let Some(p) = u.requested {
             sheet.write(r, 3, p as f64).map_err(&err)?;
         }
@@ -485,10 +535,7 @@ pub fn write_ics(agenda: &Agenda, dir: &Path) -> Result<Vec<PathBuf>> {
                 desc.push_str(&v.why_me.reasons.join("; "));
             }
             let event = icalendar::Event::new()
-                .uid(&format!(
-                    "{}-{}-slot{}@clustermatch",
-                    m.a, m.b, m.slot
-                ))
+                .uid(&format!("{}-{}-slot{}@clustermatch", m.a, m.b, m.slot))
                 .timestamp(stamp)
                 .summary(&format!("{title}: meeting with {pn}"))
                 .description(&desc)

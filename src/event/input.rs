@@ -112,8 +112,7 @@ pub fn has_id_only_rows(path: &Path) -> Result<bool> {
 
 fn is_id_only(r: &RawRecord) -> bool {
     r.fields.iter().any(|(k, _)| k == "id")
-        && r
-            .fields
+        && r.fields
             .iter()
             .all(|(k, _)| k == "id" || PARTICIPANT_EXTRAS.contains(&k.as_str()))
 }
@@ -248,10 +247,7 @@ pub fn participants_from_records(
 pub fn read_requests(path: &Path, participants: &[Participant]) -> Result<Vec<Request>> {
     let label = path.display().to_string();
     let records = read_records(path)?;
-    let ids: HashSet<&str> = participants
-        .iter()
-        .map(|p| p.profile.id.as_str())
-        .collect();
+    let ids: HashSet<&str> = participants.iter().map(|p| p.profile.id.as_str()).collect();
     let mut errors = Vec::new();
     let mut out = Vec::new();
     const FIELDS: [&str; 5] = ["a", "b", "type", "priority", "note"];
@@ -272,7 +268,10 @@ pub fn read_requests(path: &Path, participants: &[Participant]) -> Result<Vec<Re
                 ));
                 continue;
             }
-            get.insert(k.as_str(), v.as_text().unwrap_or_default().trim().to_string());
+            get.insert(
+                k.as_str(),
+                v.as_text().unwrap_or_default().trim().to_string(),
+            );
         }
         let mut id = |f: &str| -> Option<String> {
             match get.get(f) {
@@ -380,10 +379,7 @@ pub fn pair_key(a: &str, b: &str) -> (String, String) {
 pub fn read_locked(path: &Path, participants: &[Participant]) -> Result<Vec<LockedMeeting>> {
     let label = path.display().to_string();
     let records = read_records(path)?;
-    let ids: HashSet<&str> = participants
-        .iter()
-        .map(|p| p.profile.id.as_str())
-        .collect();
+    let ids: HashSet<&str> = participants.iter().map(|p| p.profile.id.as_str()).collect();
     let mut errors = Vec::new();
     let mut out = Vec::new();
     for r in &records {
@@ -403,7 +399,11 @@ pub fn read_locked(path: &Path, participants: &[Participant]) -> Result<Vec<Lock
         let mut num = |f: &str| match get(f).map(|v| (v.parse::<usize>(), v)) {
             Some((Ok(n), _)) if n >= 1 => Some(n),
             Some((_, v)) => {
-                errors.push(err(f, format!("expected a number ≥ 1, found \"{v}\""), None));
+                errors.push(err(
+                    f,
+                    format!("expected a number ≥ 1, found \"{v}\""),
+                    None,
+                ));
                 None
             }
             None => {
@@ -417,7 +417,9 @@ pub fn read_locked(path: &Path, participants: &[Participant]) -> Result<Vec<Lock
             Some(v) => {
                 errors.push(err(
                     f,
-                    format!("\"{v}\" is not among the participants; add it back or remove this meeting"),
+                    format!(
+                        "\"{v}\" is not among the participants; add it back or remove this meeting"
+                    ),
                     nearest(&v, ids.iter().copied()),
                 ));
                 None

@@ -58,6 +58,8 @@ td.m{background:#e6f0fa}
 td.m.req{background:#fdf1d8}
 td.m.lock{background:#e4f4e4}
 td.m small{color:#52606d}
+td.m .n{white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:170px}
+td.m .n+.n{border-top:1px dashed #b9c8d8}
 details{border-bottom:1px solid #e3e8ee;padding:6px 0}
 summary{cursor:pointer}
 summary .meta{color:#52606d;font-size:12px;margin-left:8px}
@@ -95,8 +97,16 @@ pub fn render(agenda: &Agenda) -> String {
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{} — agenda</title><style>{CSS}</style></head><body>",
         esc(&title)
     );
-    let first = agenda.slots.first().map(|x| x.start.to_string()).unwrap_or_default();
-    let last = agenda.slots.last().map(|x| x.end.to_string()).unwrap_or_default();
+    let first = agenda
+        .slots
+        .first()
+        .map(|x| x.start.to_string())
+        .unwrap_or_default();
+    let last = agenda
+        .slots
+        .last()
+        .map(|x| x.end.to_string())
+        .unwrap_or_default();
     let _ = write!(
         h,
         "<header><h1>{}</h1><p>{}{} slots from {first} to {last} · {} tables · {} participants</p></header><main>",
@@ -110,13 +120,28 @@ pub fn render(agenda: &Agenda) -> String {
     // Summary
     h.push_str("<section id=\"summary\"><h2>Event summary</h2><div class=\"cards\">");
     let card = |h: &mut String, v: String, label: &str| {
-        let _ = write!(h, "<div class=\"card\"><b>{v}</b><span>{label}</span></div>");
+        let _ = write!(
+            h,
+            "<div class=\"card\"><b>{v}</b><span>{label}</span></div>"
+        );
     };
     card(&mut h, s.participants.to_string(), "participants");
     card(&mut h, s.meetings.to_string(), "meetings scheduled");
-    card(&mut h, format!("{:.1}%", s.fill_rate * 100.0), "fill rate (table slots)");
-    card(&mut h, format!("{:.1}%", s.demand_fill * 100.0), "fill rate (meeting caps)");
-    card(&mut h, format!("{:.2}", s.total_score), "total mutual score");
+    card(
+        &mut h,
+        format!("{:.1}%", s.fill_rate * 100.0),
+        "fill rate (table slots)",
+    );
+    card(
+        &mut h,
+        format!("{:.1}%", s.demand_fill * 100.0),
+        "fill rate (meeting caps)",
+    );
+    card(
+        &mut h,
+        format!("{:.2}", s.total_score),
+        "total mutual score",
+    );
     card(&mut h, format!("{:.2}", s.upper_bound), "upper bound");
     card(&mut h, format!("{:.1}%", s.ratio * 100.0), "total / bound");
     card(&mut h, s.without_meetings.to_string(), "without a meeting");
@@ -129,9 +154,20 @@ pub fn render(agenda: &Agenda) -> String {
     card(&mut h, s.locked.to_string(), "kept from earlier agenda");
     h.push_str("</div><p class=\"note\">The upper bound is the optimum of a relaxation (meeting caps, shared availability and table capacity, without the one-meeting-per-slot rule): no agenda can score more, so total / bound is a floor on how close to optimal this agenda is. Idle gaps count free slots between a participant's first and last meeting.</p>");
     h.push_str("<div class=\"cols\">");
-    for (label, list) in [("Participants by country", &s.by_country), ("Participants by sector", &s.by_sector)] {
+    for (label, list) in [
+        ("Participants by country", &s.by_country),
+        ("Participants by sector", &s.by_sector),
+    ] {
         let max = list.iter().map(|x| x.1).max().unwrap_or(1).max(1);
-        let _ = write!(h, "<div><h3>{label}</h3><table><tr><th>{}</th><th class=\"num\">n</th><th></th></tr>", if label.ends_with("country") { "country" } else { "sector" });
+        let _ = write!(
+            h,
+            "<div><h3>{label}</h3><table><tr><th>{}</th><th class=\"num\">n</th><th></th></tr>",
+            if label.ends_with("country") {
+                "country"
+            } else {
+                "sector"
+            }
+        );
         for (k, v) in list.iter().take(20) {
             let _ = write!(
                 h,
@@ -141,7 +177,11 @@ pub fn render(agenda: &Agenda) -> String {
             );
         }
         if list.len() > 20 {
-            let _ = write!(h, "<tr><td colspan=\"3\" class=\"note\">… and {} more</td></tr>", list.len() - 20);
+            let _ = write!(
+                h,
+                "<tr><td colspan=\"3\" class=\"note\">… and {} more</td></tr>",
+                list.len() - 20
+            );
         }
         h.push_str("</table></div>");
     }
@@ -176,7 +216,9 @@ pub fn render(agenda: &Agenda) -> String {
                     };
                     let _ = write!(
                         h,
-                        "<td class=\"{class}\" title=\"mutual score {:.2}\">{}<br>{}<br><small>{:.2}</small></td>",
+                        "<td class=\"{class}\" title=\"{} — {} · mutual score {:.2}\"><div class=\"n\">{}</div><div class=\"n\">{}</div><small>{:.2}</small></td>",
+                        esc(&name(&m.a)),
+                        esc(&name(&m.b)),
                         m.score,
                         esc(&name(&m.a)),
                         esc(&name(&m.b)),
@@ -215,7 +257,10 @@ pub fn render(agenda: &Agenda) -> String {
                 let m = v.meeting;
                 let mut tags = String::new();
                 if let Some(pr) = m.requested {
-                    let _ = write!(tags, "<span class=\"tag req\">requested (priority {pr})</span>");
+                    let _ = write!(
+                        tags,
+                        "<span class=\"tag req\">requested (priority {pr})</span>"
+                    );
                 }
                 if m.locked {
                     tags.push_str("<span class=\"tag lock\">kept</span>");
@@ -230,11 +275,21 @@ pub fn render(agenda: &Agenda) -> String {
                     esc(country.get(v.partner).copied().unwrap_or("")),
                     m.score
                 );
-                let _ = write!(h, "<div>for {} ({:.2}):</div><ul class=\"why\">", esc(&p.name), v.why_me.score);
+                let _ = write!(
+                    h,
+                    "<div>for {} ({:.2}):</div><ul class=\"why\">",
+                    esc(&p.name),
+                    v.why_me.score
+                );
                 for r in &v.why_me.reasons {
                     let _ = write!(h, "<li>{}</li>", esc(r));
                 }
-                let _ = write!(h, "</ul><div>for {} ({:.2}):</div><ul class=\"why\">", esc(&name(v.partner)), v.why_them.score);
+                let _ = write!(
+                    h,
+                    "</ul><div>for {} ({:.2}):</div><ul class=\"why\">",
+                    esc(&name(v.partner)),
+                    v.why_them.score
+                );
                 for r in &v.why_them.reasons {
                     let _ = write!(h, "<li>{}</li>", esc(r));
                 }
@@ -282,7 +337,11 @@ pub fn render(agenda: &Agenda) -> String {
             );
         }
         if agenda.unscheduled.len() > 5000 {
-            let _ = write!(h, "<tr><td colspan=\"4\" class=\"note\">… {} more in recommendations.csv</td></tr>", agenda.unscheduled.len() - 5000);
+            let _ = write!(
+                h,
+                "<tr><td colspan=\"4\" class=\"note\">… {} more in recommendations.csv</td></tr>",
+                agenda.unscheduled.len() - 5000
+            );
         }
         h.push_str("</table>");
     }

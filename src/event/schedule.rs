@@ -271,7 +271,12 @@ impl<'p> State<'p> {
     }
 
     /// The cheapest meeting of `v` that may be dropped, other than those in `keep`.
-    fn cheapest(&self, v: usize, keep: &[usize], guard: &dyn Fn(&Self, usize) -> bool) -> Option<usize> {
+    fn cheapest(
+        &self,
+        v: usize,
+        keep: &[usize],
+        guard: &dyn Fn(&Self, usize) -> bool,
+    ) -> Option<usize> {
         let mut best: Option<usize> = None;
         let mut bits = self.busy[v];
         while bits != 0 {
@@ -357,7 +362,10 @@ impl<'p> State<'p> {
             return false;
         };
         let worth = force
-            || ed.priority > 0 && drops.iter().all(|&x| self.p.edges[x].priority < ed.priority)
+            || ed.priority > 0
+                && drops
+                    .iter()
+                    .all(|&x| self.p.edges[x].priority < ed.priority)
             || cost + 1e-6 < self.weight(e);
         if !worth {
             return false;
@@ -488,7 +496,9 @@ fn assign_tables(p: &Problem, st: &State) -> Vec<Placed> {
                 .into_iter()
                 .flatten()
                 .find(|&t| t < used.len() && !used[t]);
-            let t = pref.or_else(|| used.iter().position(|u| !u)).unwrap_or(used.len());
+            let t = pref
+                .or_else(|| used.iter().position(|u| !u))
+                .unwrap_or(used.len());
             if t >= used.len() {
                 used.resize(t + 1, false);
             }
@@ -651,7 +661,10 @@ pub fn check(p: &Problem, placed: &[Placed]) -> Result<(), String> {
             return Err(format!("slot {} out of range", m.slot));
         }
         if m.table >= p.tables {
-            return Err(format!("table {} out of range (tables {})", m.table, p.tables));
+            return Err(format!(
+                "table {} out of range (tables {})",
+                m.table, p.tables
+            ));
         }
         if !tables.insert((m.slot, m.table)) {
             return Err(format!("table {} used twice in slot {}", m.table, m.slot));
@@ -661,7 +674,10 @@ pub fn check(p: &Problem, placed: &[Placed]) -> Result<(), String> {
                 return Err(format!("participant {v} not available in slot {}", m.slot));
             }
             if busy[v] >> m.slot & 1 == 1 {
-                return Err(format!("participant {v} has two meetings in slot {}", m.slot));
+                return Err(format!(
+                    "participant {v} has two meetings in slot {}",
+                    m.slot
+                ));
             }
             busy[v] |= 1 << m.slot;
             count[v] += 1;
@@ -671,7 +687,10 @@ pub fn check(p: &Problem, placed: &[Placed]) -> Result<(), String> {
         }
     }
     for &(e, s, t) in &p.locked {
-        if !placed.iter().any(|m| m.edge == e && m.slot == s && m.table == t) {
+        if !placed
+            .iter()
+            .any(|m| m.edge == e && m.slot == s && m.table == t)
+        {
             return Err(format!("locked meeting {e} moved"));
         }
     }
@@ -681,8 +700,15 @@ pub fn check(p: &Problem, placed: &[Placed]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
-    fn problem(n: usize, slots: usize, tables: usize, cap: usize, edges: &[(u32, u32, f32)]) -> Problem {
+    fn problem(
+        n: usize,
+        slots: usize,
+        tables: usize,
+        cap: usize,
+        edges: &[(u32, u32, f32)],
+    ) -> Problem {
         Problem {
             n,
             slots,
@@ -691,11 +717,167 @@ mod tests {
             caps: vec![cap; n],
             edges: edges
                 .iter()
-                .map(|&(a, b, w)| Edge { a, b, w, priority: 0 })
+                .map(|&(a, b, w)| Edge {
+                    a,
+                    b,
+                    w,
+                    priority: 0,
+                })
                 .collect(),
             locked: Vec::new(),
             cutoff: vec![0.0; n],
             min_score: 0.0,
+        }
+    }
+
+    /// Best total by exhaustive search (tiny problems only).
+    fn optimum(p: &Problem) -> f64 {
+        fn go(
+            p: &Problem,
+            e: usize,
+            busy: &mut [u128],
+            count: &mut [usize],
+            load: &mut [usize],
+        ) -> f64 {
+            if e == p.edges.len() {
+                return 0.0;
+            }
+            let mut best = go(p, e + 1, busy, count, load);
+            let (a, b) = (p.edges[e].a as usize, p.edges[e].b as usize);
+            if count[a] < p.caps[a] && count[b] < p.caps[b] {
+                for s in 0..p.slots {
+                    let bit = 1u128 << s;
+                    if p.avail[a] & p.avail[b] & bit != 0
+                        && (busy[a] | busy[b]) & bit == 0
+                        && load[s] < p.tables
+                    {
+                        busy[a] |= bit;
+                        busy[b] |= bit;
+                        count[a] += 1;
+                        count[b] += 1;
+                        load[s] += 1;
+                        let v = p.edges[e].w as f64 + go(p, e + 1, busy, count, load);
+                        busy[a] &= !bit;
+                        busy[b] &= !bit;
+                        count[a] -= 1;
+                        count[b] -= 1;
+                        load[s] -= 1;
+                        best = best.max(v);
+                    }
+                }
+            }
+            best
+        }
+        go(
+            p,
+            0,
+            &mut vec![0; p.n],
+            &mut vec![0; p.n],
+            &mut vec![0; p.slots],
+        )
+    }
+
+    fn arb_problem(
+        max_n: usize,
+        max_slots: usize,
+        max_edges: usize,
+    ) -> impl Strategy<Value = Problem> {
+        (2..=max_n, 1..=max_slots, 1..=4usize).prop_flat_map(move |(n, slots, tables)| {
+            let full = (1u128 << slots) - 1;
+            (
+                proptest::collection::vec(1..=full, n),
+                proptest::collection::vec(0..=3usize, n),
+                proptest::collection::vec(
+                    (0..n as u32, 0..n as u32, 0.01f32..1.0, 0..3u32),
+                    0..=max_edges,
+                ),
+            )
+                .prop_map(move |(avail, caps, raw)| {
+                    let mut seen = std::collections::HashSet::new();
+                    let edges = raw
+                        .into_iter()
+                        .filter(|(a, b, _, _)| a != b)
+                        .map(|(a, b, w, pr)| Edge {
+                            a: a.min(b),
+                            b: a.max(b),
+                            w,
+                            priority: pr.saturating_sub(1),
+                        })
+                        .filter(|e| seen.insert((e.a, e.b)))
+                        .collect();
+                    Problem {
+                        n,
+                        slots,
+                        tables,
+                        avail,
+                        caps,
+                        edges,
+                        locked: Vec::new(),
+                        cutoff: vec![0.0; n],
+                        min_score: 0.0,
+                    }
+                })
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Every rule holds, no pair could still be added, nobody is left out when a pair
+        /// could be added for them by displacing a meeting whose other side keeps one, and
+        /// the bound is at least the total.
+        #[test]
+        fn agendas_keep_every_rule(p in arb_problem(12, 6, 30)) {
+            let placed = solve(&p);
+            prop_assert_eq!(check(&p, &placed), Ok(()));
+            let mut busy = vec![0u128; p.n];
+            let mut count = vec![0usize; p.n];
+            let mut load = vec![0usize; p.slots];
+            let on: std::collections::HashSet<usize> = placed.iter().map(|m| m.edge).collect();
+            for m in &placed {
+                let e = p.edges[m.edge];
+                for v in [e.a as usize, e.b as usize] {
+                    busy[v] |= 1 << m.slot;
+                    count[v] += 1;
+                }
+                load[m.slot] += 1;
+            }
+            let open: u128 = (0..p.slots).filter(|&s| load[s] < p.tables).fold(0, |m, s| m | 1 << s);
+            for (i, e) in p.edges.iter().enumerate() {
+                if on.contains(&i) {
+                    continue;
+                }
+                let (a, b) = (e.a as usize, e.b as usize);
+                let free = p.avail[a] & p.avail[b] & !busy[a] & !busy[b] & open;
+                prop_assert!(
+                    !(count[a] < p.caps[a] && count[b] < p.caps[b] && free != 0),
+                    "pair {i} could still be added"
+                );
+            }
+            for v in 0..p.n {
+                if count[v] > 0 || p.caps[v] == 0 {
+                    continue;
+                }
+                // v has nothing: no partner u may be free in a common open slot with room
+                for e in p.edges.iter().filter(|e| e.a as usize == v || e.b as usize == v) {
+                    let u = if e.a as usize == v { e.b as usize } else { e.a as usize };
+                    let free = p.avail[v] & p.avail[u] & !busy[u] & open;
+                    prop_assert!(!(free != 0 && count[u] < p.caps[u]), "{v} left out though {u} is free");
+                }
+            }
+            let total: f64 = placed.iter().map(|m| p.edges[m.edge].w as f64).sum();
+            prop_assert!(upper_bound(&p, total) + 1e-9 >= total);
+        }
+
+        /// On tiny problems the bound is at least the true optimum.
+        #[test]
+        fn the_bound_is_above_the_optimum(p in arb_problem(5, 3, 7)) {
+            let best = optimum(&p);
+            let placed = solve(&p);
+            let total: f64 = placed.iter().map(|m| p.edges[m.edge].w as f64).sum();
+            prop_assert!(total <= best + 1e-6);
+            let ub = upper_bound(&p, total);
+            prop_assert!(ub + 1e-6 >= best, "bound {ub} below optimum {best}");
         }
     }
 
@@ -721,7 +903,7 @@ mod tests {
     }
 
     #[test]
-    fn exchange_prefers_two_good_meetings_over_one_greedy_one() {
+    fn exchanges_keep_the_greedy_total_and_the_bound_holds() {
         // cap 1: greedy takes 1-2 (0.6), but 0-1 (0.5) + 2-3 (0.5) is worth more.
         let p = problem(4, 1, 5, 1, &[(1, 2, 0.6), (0, 1, 0.5), (2, 3, 0.5)]);
         let s = solve(&p);
