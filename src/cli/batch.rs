@@ -1,7 +1,7 @@
 //! `clustermatch batch`: plan an event — rank every participant, mutual scores, the meeting
 //! agenda, and every export — over the library's [`clustermatch::event`] module.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -56,7 +56,7 @@ pub struct BatchArgs {
     #[arg(long)]
     pub against_index: bool,
     /// Partners kept per participant when ranking (candidate pairs for the agenda).
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 60)]
     pub candidates: usize,
     /// Recommendations listed per participant.
     #[arg(long, default_value_t = 10)]
@@ -176,7 +176,9 @@ pub fn run(a: &BatchArgs, config: &Config, engine: &dyn Fn() -> Result<Engine>) 
     progress.0.finish_and_clear();
     let files = export::write_all(&agenda, &a.out)?;
     let s = &agenda.stats;
-    println!(
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
         "{} participants, {} slots × {} tables: {} meetings ({} kept), fill rate {:.1}%, total score {:.2} of at most {:.2} ({:.1}%), {} without a meeting, {} recommended or requested pairs unscheduled",
         s.participants,
         s.slots,
@@ -189,11 +191,12 @@ pub fn run(a: &BatchArgs, config: &Config, engine: &dyn Fn() -> Result<Engine>) 
         s.ratio * 100.0,
         s.without_meetings,
         agenda.unscheduled.len()
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "wrote {} files to {} (report.html, agenda.xlsx, meetings.csv, ics/…)",
         files.len(),
         a.out.display()
-    );
+    )?;
     Ok(())
 }

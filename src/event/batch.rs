@@ -87,7 +87,7 @@ pub struct PlanOptions {
 impl Default for PlanOptions {
     fn default() -> Self {
         PlanOptions {
-            candidates: 40,
+            candidates: 60,
             recommendations: 10,
             params: ScoringParams::default(),
             locked: Vec::new(),
@@ -207,9 +207,12 @@ pub fn plan_with(
     let r_out = opts.recommendations;
     progress.stage(Stage::Rank, n as u64);
     let params = engine.params().clone();
-    let pass1: Vec<(Vec<(u32, f32)>, f32)> = (0..n)
+    // Small enough: keep every participant's full row, so pass 2 is only needed for
+    // organisations outside the event (ranking against the index).
+    let keep_rows = (n as u64) * (snap.rows.len() as u64) <= KEEP_ROWS_MAX;
+    let pass1: Vec<(Vec<(u32, f32)>, f32, Vec<f32>)> = (0..n)
         .into_par_iter()
-        .map(|i| -> Result<(Vec<(u32, f32)>, f32)> {
+        .map(|i| -> Result<(Vec<(u32, f32)>, f32, Vec<f32>)> {
             let q = query_of(&snap, row_of[i], participants[i].profile.clone());
             let row = rank::score_rows(engine.index(), &snap, &q, &params)?;
             let mut mine: Vec<(u32, f32)> = Vec::new();
@@ -240,17 +243,27 @@ pub fn plan_with(
                 }
             }
             progress.advance(1);
-            Ok((mine, cutoff))
+            Ok((mine, cutoff, if keep_rows { row } else { Vec::new() }))
         })
         .collect::<Result<Vec<_>>>()?;
     let cutoff: Vec<f32> = pass1.iter().map(|p| p.1).collect();
     // directed scores of pairs (by rows, ordered)
     let mut pairs: HashMap<(u32, u32), [f32; 2]> = HashMap::new();
-    for (i, (list, _)) in pass1.iter().enumerate() {
+    for (i, (list, _, _)) in pass1.iter().enumerate() {
         let ri = row_of[i];
         for &(rj, s) in list {
             let (key, side) = ordered(ri, rj);
             pairs.entry(key).or_insert([f32::NAN; 2])[side] = s;
+        }
+    }
+    if keep_rows {
+        for (&(x, y), s) in pairs.iter_mut() {
+            for (side, from, to) in [(0, x, y), (1, y, x)] {
+                let p = part_of_row[from as usize];
+                if s[side].is_nan() && p != u32::MAX {
+                    s[side] = pass1[p as usize].2[to as usize];
+                }
+            }
         }
     }
     drop(pass1);
@@ -412,7 +425,15 @@ pub fn plan_with(
     };
     let placed = schedule::solve(&problem);
     let total: f64 = placed.iter().map(|m| problem.edges[m.edge].w as f64).sum();
-    let bound = schedule::upper_bound(&problem, total);
+    // Requested and kept meetings come first by rule; the bound is over agendas that keep them.
+    let fixed: Vec<schedule::Placed> = placed
+        .iter()
+        .filter(|m| {
+            problem.edges[m.edge].priority > 0 || problem.locked.iter().any(|l| l.0 == m.edge)
+        })
+        .copied()
+        .collect();
+    let bound = schedule::upper_bound_given(&problem, total, &fixed);
     progress.advance(1);
     let t_schedule = t2.elapsed().as_secs_f64();
 
@@ -762,6 +783,9 @@ pub fn plan_with(
         stats,
     })
 }
+
+/// Largest participants × pool for which full score rows are kept in memory (4 bytes each).
+const KEEP_ROWS_MAX: u64 = 40_000_000;
 
 type Requested = BTreeMap<usize, Vec<(usize, u32)>>;
 

@@ -529,6 +529,38 @@ pub fn effective_caps(p: &Problem) -> Vec<usize> {
 
 /// An upper bound on the total score of any feasible agenda (see the module docs).
 pub fn upper_bound(p: &Problem, lower: f64) -> f64 {
+    upper_bound_given(p, lower, &[])
+}
+
+/// An upper bound on the total score of any feasible agenda that contains the `fixed` meetings
+/// (the requested and kept meetings, which the rules place first): their scores count as they
+/// are, and they use up their slots, tables and caps.
+pub fn upper_bound_given(p: &Problem, lower: f64, fixed: &[Placed]) -> f64 {
+    let mut q = p.clone();
+    let mut constant = 0.0;
+    let mut load = vec![0usize; p.slots];
+    let mut gone = std::collections::HashSet::new();
+    for m in fixed {
+        let e = p.edges[m.edge];
+        constant += e.w as f64;
+        gone.insert(m.edge);
+        load[m.slot] += 1;
+        for v in [e.a as usize, e.b as usize] {
+            q.caps[v] = q.caps[v].saturating_sub(1);
+            q.avail[v] &= !(1u128 << m.slot);
+        }
+    }
+    q.edges = p
+        .edges
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !gone.contains(i))
+        .map(|(_, e)| *e)
+        .collect();
+    constant + relaxed_bound(&q, (lower - constant).max(0.0), &load)
+}
+
+fn relaxed_bound(p: &Problem, lower: f64, used: &[usize]) -> f64 {
     let caps = effective_caps(p);
     let edges: Vec<&Edge> = p
         .edges
@@ -543,7 +575,7 @@ pub fn upper_bound(p: &Problem, lower: f64) -> f64 {
         let free = (0..p.n)
             .filter(|&v| caps[v] > 0 && p.avail[v] >> s & 1 == 1)
             .count();
-        per_slot += p.tables.min(free / 2);
+        per_slot += p.tables.saturating_sub(used[s]).min(free / 2);
     }
     let m_cap = per_slot as f64;
     // the phantom pairs: cut-offs that can reach the threshold
