@@ -92,14 +92,17 @@ fn shape(a: &BatchArgs, config: &Config) -> Result<EventShape> {
             .filter(|s| !s.is_empty())
             .collect()
     };
-    let mut shape = EventShape::default();
-    shape.sessions = if a.slots.is_empty() {
+    let sessions = if a.slots.is_empty() {
         c.slots.clone()
     } else {
         split(&a.slots)
             .iter()
             .map(|s| SessionSpec::parse(s).map_err(|m| usage(format!("--slots: {m}"))))
             .collect::<Result<_>>()?
+    };
+    let mut shape = EventShape {
+        sessions,
+        ..EventShape::default()
     };
     shape.breaks = if a.breaks.is_empty() {
         c.breaks.clone()

@@ -210,9 +210,9 @@ pub fn plan_with(
     // Small enough: keep every participant's full row, so pass 2 is only needed for
     // organisations outside the event (ranking against the index).
     let keep_rows = (n as u64) * (snap.rows.len() as u64) <= KEEP_ROWS_MAX;
-    let pass1: Vec<(Vec<(u32, f32)>, f32, Vec<f32>)> = (0..n)
+    let pass1: Vec<Ranked> = (0..n)
         .into_par_iter()
-        .map(|i| -> Result<(Vec<(u32, f32)>, f32, Vec<f32>)> {
+        .map(|i| -> Result<Ranked> {
             let q = query_of(&snap, row_of[i], participants[i].profile.clone());
             let row = rank::score_rows(engine.index(), &snap, &q, &params)?;
             let mut mine: Vec<(u32, f32)> = Vec::new();
@@ -483,34 +483,32 @@ pub fn plan_with(
         })
         .collect();
     progress.stage(Stage::Explain, shown.len() as u64);
-    let explained: Vec<Vec<((u32, u32), Side, String, String)>> = shown
+    let explained: Vec<Vec<Explained>> = shown
         .par_iter()
-        .map(
-            |(x, targets)| -> Result<Vec<((u32, u32), Side, String, String)>> {
-                let profile = match part_of_row[*x as usize] {
-                    u32::MAX => engine.index().profile_at(&snap, *x)?,
-                    i => participants[i as usize].profile.clone(),
-                };
-                let q = query_of(&snap, *x, profile);
-                let ms = rank::explain_rows(engine.index(), &snap, &q, &params, targets)?;
-                progress.advance(1);
-                Ok(targets
-                    .iter()
-                    .zip(ms)
-                    .map(|(&y, m)| {
-                        (
-                            (*x, y),
-                            Side {
-                                score: m.score,
-                                reasons: m.reasons,
-                            },
-                            m.name,
-                            m.country,
-                        )
-                    })
-                    .collect())
-            },
-        )
+        .map(|(x, targets)| -> Result<Vec<Explained>> {
+            let profile = match part_of_row[*x as usize] {
+                u32::MAX => engine.index().profile_at(&snap, *x)?,
+                i => participants[i as usize].profile.clone(),
+            };
+            let q = query_of(&snap, *x, profile);
+            let ms = rank::explain_rows(engine.index(), &snap, &q, &params, targets)?;
+            progress.advance(1);
+            Ok(targets
+                .iter()
+                .zip(ms)
+                .map(|(&y, m)| {
+                    (
+                        (*x, y),
+                        Side {
+                            score: m.score,
+                            reasons: m.reasons,
+                        },
+                        m.name,
+                        m.country,
+                    )
+                })
+                .collect())
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut why: HashMap<(u32, u32), Side> = HashMap::new();
     let mut names: HashMap<u32, (String, String)> = HashMap::new();
@@ -787,14 +785,18 @@ pub fn plan_with(
 /// Largest participants × pool for which full score rows are kept in memory (4 bytes each).
 const KEEP_ROWS_MAX: u64 = 40_000_000;
 
+/// Pass 1 for one participant: its candidates, the cut-off score, its full row (small events).
+type Ranked = (Vec<(u32, f32)>, f32, Vec<f32>);
+/// One explained direction of a pair: (query row, candidate row), the side, name, country.
+type Explained = ((u32, u32), Side, String, String);
+/// Pairs to keep apart, with their note.
+type Apart = HashMap<(usize, usize), String>;
+
 type Requested = BTreeMap<usize, Vec<(usize, u32)>>;
 
 /// Checks requests against the participants; returns meet requests (both directions, with
 /// priority) and pairs to keep apart (with their note).
-fn check_requests(
-    requests: &[Request],
-    pos: &HashMap<&str, usize>,
-) -> Result<(Requested, HashMap<(usize, usize), String>)> {
+fn check_requests(requests: &[Request], pos: &HashMap<&str, usize>) -> Result<(Requested, Apart)> {
     let mut meet: Requested = BTreeMap::new();
     let mut apart: HashMap<(usize, usize), String> = HashMap::new();
     let mut kinds: HashMap<(usize, usize), RequestKind> = HashMap::new();

@@ -346,9 +346,9 @@ pub fn render(agenda: &Agenda) -> String {
         h.push_str("</table>");
     }
     h.push_str("</section>");
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<p class=\"note\">Made by clustermatch · {} candidate pairs scored.</p></main></body></html>\n",
+        "<p class=\"note\">Made by clustermatch · {} candidate pairs scored.</p></main></body></html>",
         s.pairs_scored
     );
     h

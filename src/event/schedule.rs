@@ -560,6 +560,7 @@ pub fn upper_bound_given(p: &Problem, lower: f64, fixed: &[Placed]) -> f64 {
     constant + relaxed_bound(&q, (lower - constant).max(0.0), &load)
 }
 
+#[allow(clippy::needless_range_loop)] // parallel arrays indexed by participant
 fn relaxed_bound(p: &Problem, lower: f64, used: &[usize]) -> f64 {
     let caps = effective_caps(p);
     let edges: Vec<&Edge> = p
