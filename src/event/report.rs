@@ -152,7 +152,7 @@ pub fn render(agenda: &Agenda) -> String {
         "requested pairs met",
     );
     card(&mut h, s.locked.to_string(), "kept from earlier agenda");
-    h.push_str("</div><p class=\"note\">The upper bound is the optimum of a relaxation (meeting caps, shared availability and table capacity, without the one-meeting-per-slot rule): no agenda can score more, so total / bound is a floor on how close to optimal this agenda is. Idle gaps count free slots between a participant's first and last meeting.</p>");
+    h.push_str("</div><p class=\"note\">The upper bound comes from a relaxation (meeting caps, shared availability and table capacity, without the one-meeting-per-slot rule) over agendas that keep the requested and kept meetings, which the rules place first: no such agenda can score more, so total / bound is a floor on how close to optimal this agenda is. Idle gaps count free slots between a participant's first and last meeting.</p>");
     h.push_str("<div class=\"cols\">");
     for (label, list) in [
         ("Participants by country", &s.by_country),
