@@ -39,6 +39,8 @@ pub struct Config {
     pub scoring: ScoringParams,
     /// HTTP service settings.
     pub server: ServerConfig,
+    /// Event settings (`batch`).
+    pub event: crate::event::EventConfig,
 }
 
 /// Settings of `clustermatch serve`.

@@ -33,6 +33,7 @@
 pub mod country;
 pub mod engine;
 pub mod error;
+pub mod event;
 pub mod index;
 pub mod input;
 pub mod profile;

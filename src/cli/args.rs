@@ -58,6 +58,11 @@ pub enum Command {
         after_help = "Examples:\n  clustermatch tune --truth fixtures/partners.csv --out tuned.toml\n  clustermatch --config tuned.toml eval --truth fixtures/partners.csv"
     )]
     Tune(TuneArgs),
+    /// Plan an event: rank every participant, mutual scores, a meeting agenda, exports, report.
+    #[command(
+        after_help = "Examples:\n  clustermatch batch --participants participants.csv --slots 09:00-12:30/20m --break 10:30-11:00 --tables 40 --out event/\n  clustermatch batch --participants p.xlsx --requests requests.csv --keep event/meetings.csv --out event2/"
+    )]
+    Batch(super::batch::BatchArgs),
     /// Print the resolved configuration (defaults, config file, environment and flags).
     #[command(after_help = "Example:\n  clustermatch config")]
     Config,

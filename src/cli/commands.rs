@@ -110,6 +110,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sectors(a) => sectors(a),
         Command::Eval(a) => eval_cmd(&settings, a),
         Command::Tune(a) => tune_cmd(&settings, a),
+        Command::Batch(a) => super::batch::run(a, &settings.config, &|| settings.engine()),
         Command::Config => {
             let mut c = settings.config.clone();
             c.index = Some(settings.index.clone());

@@ -2,6 +2,7 @@
 //! (flags > `CLUSTERMATCH_*` environment > config file > defaults), and one function per command.
 
 mod args;
+mod batch;
 mod commands;
 
 use std::io::Write;

@@ -377,6 +377,44 @@ pub fn rank(
     })
 }
 
+/// The directed score of a query against every row of a snapshot (0 for deleted rows and for
+/// the query's own row): the bulk path of event batches, with no top-k and no explanations.
+pub fn score_rows(
+    index: &ProfileIndex,
+    snap: &Snapshot,
+    q: &ResolvedQuery,
+    params: &ScoringParams,
+) -> Result<Vec<f32>> {
+    let self_row = snap.by_id.get(&q.profile.id).copied();
+    let prepared = prepare(index, snap, q, params, self_row)?;
+    Ok((0..snap.rows.len() as u32)
+        .map(|row| {
+            if Some(row) == self_row || !snap.rows[row as usize].alive {
+                0.0
+            } else {
+                score::combine(&prepared.components(snap, row), &params.weights)
+            }
+        })
+        .collect())
+}
+
+/// Scores and explains a query against chosen rows only (ranks follow the order given): the
+/// reasons of the pairs an event batch shows, prepared once per query.
+pub fn explain_rows(
+    index: &ProfileIndex,
+    snap: &Snapshot,
+    q: &ResolvedQuery,
+    params: &ScoringParams,
+    rows: &[u32],
+) -> Result<Vec<Match>> {
+    let self_row = snap.by_id.get(&q.profile.id).copied();
+    let prepared = prepare(index, snap, q, params, self_row)?;
+    rows.iter()
+        .enumerate()
+        .map(|(i, &row)| explain_row(index, snap, &prepared, params, row, i + 1, false))
+        .collect()
+}
+
 fn summary(
     q: &ResolvedQuery,
     prepared: &Prepared,
