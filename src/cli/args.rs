@@ -53,6 +53,11 @@ pub enum Command {
         after_help = "Examples:\n  clustermatch eval --truth fixtures/partners.csv\n  clustermatch eval --truth fixtures/partners.csv --format json --per-query"
     )]
     Eval(EvalArgs),
+    /// Serve the index as an HTTP JSON API (match, profiles, sectors, OpenAPI document).
+    #[command(
+        after_help = "Examples:\n  clustermatch serve --addr 127.0.0.1:8080\n  CLUSTERMATCH_TOKEN=secret clustermatch serve --addr 0.0.0.0:8080\n  curl -s localhost:8080/openapi.json"
+    )]
+    Serve(super::serve::ServeArgs),
     /// Print the resolved configuration (defaults, config file, environment and flags).
     #[command(after_help = "Example:\n  clustermatch config")]
     Config,

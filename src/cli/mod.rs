@@ -3,6 +3,7 @@
 
 mod args;
 mod commands;
+mod serve;
 
 use std::io::Write;
 

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use explanation::Explanation;
 
 /// The weights of the three components (any non-negative numbers; they are normalised).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Weights {
     /// Weight of the text component.
@@ -60,7 +60,7 @@ impl Weights {
 }
 
 /// Component values of one candidate; `None` when the query carries no evidence for it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Components {
     /// Text relevance in [0, 1].
     pub text: Option<f32>,
