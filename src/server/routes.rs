@@ -95,7 +95,7 @@ pub struct MatchRequest {
 #[allow(dead_code)]
 pub enum ProfilesBody {
     /// One profile.
-    One(Profile),
+    One(Box<Profile>),
     /// Several profiles.
     Many(Vec<Profile>),
 }
