@@ -20,14 +20,16 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 GEN=${GEN:-$ROOT/../shared/bench/gen_corpus.py}
 [ -f "$GEN" ] || GEN=/work/shared/bench/gen_corpus.py
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+# BIN=path/to/clustermatch skips the build (use a release binary).
+BUILD=1; [ -n "${BIN:-}" ] && BUILD=0
 BIN=${BIN:-$TARGET/release/clustermatch}
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 mkdir -p "$WORK"
-(cd "$ROOT" && cargo build --release --bin clustermatch)
+[ "$BUILD" -eq 0 ] || (cd "$ROOT" && cargo build --release --bin clustermatch)
 
-CORPUS=$WORK/c${N}.jsonl
-INDEX=$WORK/idx${N}
+CORPUS=${CORPUS:-$WORK/c${N}.jsonl}
+INDEX=${INDEX:-$WORK/idx${N}}
 [ -s "$CORPUS" ] || python3 "$GEN" -n "$N" --seed 42 -o "$CORPUS"
 if [ ! -f "$INDEX/meta.json" ]; then
   /usr/bin/time -f "index build: %e s, peak RSS %M KB" \
