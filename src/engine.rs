@@ -28,6 +28,17 @@ pub struct TextQuery {
     pub targets: Vec<String>,
 }
 
+/// What to rank partners for: a stored profile, a profile given in full, or free text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Query {
+    /// The stored profile with this id.
+    Id(String),
+    /// A profile given in full (it need not be stored).
+    Profile(Profile),
+    /// A free-text query with optional hints.
+    Text(TextQuery),
+}
+
 /// The matchmaking engine.
 ///
 /// ```
@@ -108,6 +119,68 @@ impl Engine {
         self.index.get(id)
     }
 
+    /// Ranks partners for any [`Query`] with the engine's parameters.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use clustermatch::{Engine, MatchOptions, Profile, Query, TextQuery};
+    /// let engine = Engine::in_memory()?;
+    /// engine.upsert(&[Profile {
+    ///     id: "hydro-no".into(), name: "Hydro cluster".into(), country: "NO".into(),
+    ///     description: "hydrogen electrolysers and fuel cells".into(), ..Profile::default()
+    /// }])?;
+    /// let q = Query::Text(TextQuery { text: "fuel cells".into(), ..TextQuery::default() });
+    /// let result = engine.match_query(&q, &MatchOptions::default())?;
+    /// assert_eq!(result.matches[0].id, "hydro-no");
+    /// # Ok(()) }
+    /// ```
+    pub fn match_query(&self, query: &Query, opts: &MatchOptions) -> Result<MatchResult> {
+        self.match_query_with(query, opts, &self.params)
+    }
+
+    /// Ranks partners for any [`Query`] with other scoring parameters than the engine's (for
+    /// example per-request weights); the parameters are checked first.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use clustermatch::{Engine, MatchOptions, Profile, Query, TextQuery};
+    /// let engine = Engine::in_memory()?;
+    /// engine.upsert(&[Profile {
+    ///     id: "hydro-no".into(), name: "Hydro cluster".into(), country: "NO".into(),
+    ///     description: "hydrogen electrolysers and fuel cells".into(), ..Profile::default()
+    /// }])?;
+    /// let mut params = engine.params().clone();
+    /// params.weights.text = 1.0;
+    /// params.weights.sector = 0.0;
+    /// params.weights.country = 0.0;
+    /// let q = Query::Text(TextQuery { text: "fuel cells".into(), ..TextQuery::default() });
+    /// let result = engine.match_query_with(&q, &MatchOptions::default(), &params)?;
+    /// assert_eq!(result.query.weights.text, 1.0);
+    /// # Ok(()) }
+    /// ```
+    pub fn match_query_with(
+        &self,
+        query: &Query,
+        opts: &MatchOptions,
+        params: &ScoringParams,
+    ) -> Result<MatchResult> {
+        params.check().map_err(Error::Usage)?;
+        match query {
+            Query::Id(id) => self.match_id_with(id, opts, params),
+            Query::Profile(p) => {
+                let q = self.resolve(p.clone(), &[])?;
+                self.check(opts)?;
+                rank::rank(&self.index, &self.index.snapshot(), &q, params, opts)
+            }
+            Query::Text(t) => {
+                let profile = self.text_profile(t)?;
+                let q = self.resolve(profile, &t.sectors)?;
+                self.check(opts)?;
+                rank::rank(&self.index, &self.index.snapshot(), &q, params, opts)
+            }
+        }
+    }
+
     /// Ranks partners for a profile stored in the index.
     pub fn match_id(&self, id: &str, opts: &MatchOptions) -> Result<MatchResult> {
         self.match_id_with(id, opts, &self.params)
@@ -138,17 +211,12 @@ impl Engine {
     /// Ranks partners for a profile given in full (it need not be in the index; if its id is,
     /// that stored profile is not returned as a match).
     pub fn match_profile(&self, profile: &Profile, opts: &MatchOptions) -> Result<MatchResult> {
-        let q = self.resolve(profile.clone(), &[])?;
-        self.check(opts)?;
-        rank::rank(&self.index, &self.index.snapshot(), &q, &self.params, opts)
+        self.match_query(&Query::Profile(profile.clone()), opts)
     }
 
     /// Ranks partners for a free-text query.
     pub fn match_text(&self, query: &TextQuery, opts: &MatchOptions) -> Result<MatchResult> {
-        let profile = self.text_profile(query)?;
-        let q = self.resolve(profile, &query.sectors)?;
-        self.check(opts)?;
-        rank::rank(&self.index, &self.index.snapshot(), &q, &self.params, opts)
+        self.match_query(&Query::Text(query.clone()), opts)
     }
 
     /// Scores and explains one pair: how well `candidate` suits `query` (both stored).
@@ -252,3 +320,11 @@ impl Engine {
         })
     }
 }
+
+// `Engine` must stay shareable across threads (the HTTP server holds one in an `Arc`): this
+// fails to compile if a field ever makes it `!Send` or `!Sync`.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<Engine>();
+    assert_send_sync::<ProfileIndex>();
+};

@@ -212,6 +212,26 @@ pub fn jsonl_records<R: BufRead>(label: &str, mut reader: R) -> Result<Vec<RawRe
 fn json_record(text: &str, line: usize) -> std::result::Result<RawRecord, String> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("broken JSON: {e}"))?;
+    record_from_json(value, line)
+}
+
+/// Turns one parsed JSON object into a raw record (for [`validate_records`]), the way JSONL lines
+/// are read: `null` fields are skipped, arrays become lists. Used by the HTTP service, whose
+/// bodies are already parsed.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use clustermatch::input::{record_from_json, validate_records};
+/// let value = serde_json::json!({"id": "a", "name": "A", "country": "fr"});
+/// let record = record_from_json(value, 1)?;
+/// let profiles = validate_records("request", &[record], &[])?;
+/// assert_eq!(profiles[0].profile.country, "FR");
+/// # Ok(()) }
+/// ```
+pub fn record_from_json(
+    value: serde_json::Value,
+    line: usize,
+) -> std::result::Result<RawRecord, String> {
     let serde_json::Value::Object(map) = value else {
         return Err("expected one JSON object on the line".into());
     };

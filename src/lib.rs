@@ -39,9 +39,10 @@ pub mod input;
 pub mod profile;
 pub mod rank;
 pub mod score;
+pub mod server;
 pub mod taxonomy;
 
-pub use engine::{Engine, TextQuery};
+pub use engine::{Engine, Query, TextQuery};
 pub use error::{Diagnostic, Error, Result};
 pub use index::ProfileIndex;
 pub use profile::{Kind, Profile};

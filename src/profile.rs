@@ -13,7 +13,18 @@ use crate::taxonomy::taxonomy;
 
 /// What kind of organisation a profile describes.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+    utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    Default,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
@@ -88,7 +99,7 @@ impl fmt::Display for Kind {
 
 /// One organisation, validated: ids are well-formed, countries are alpha-2, sectors are
 /// taxonomy codes and `EU` in targets is expanded to its member states.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     /// Unique id, 1–64 chars of `[a-z0-9._-]`.

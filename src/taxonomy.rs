@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 const DATA: &str = include_str!("../taxonomy/sectors.json");
 
 /// One industrial ecosystem (upper level).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ecosystem {
     /// Code, e.g. `health`.
@@ -23,7 +23,7 @@ pub struct Ecosystem {
 }
 
 /// One sector (lower level).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sector {
     /// Code, e.g. `biopharmaceuticals`.

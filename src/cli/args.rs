@@ -63,6 +63,11 @@ pub enum Command {
         after_help = "Examples:\n  clustermatch batch --participants participants.csv --slots 09:00-12:30/20m --break 10:30-11:00 --tables 40 --out event/\n  clustermatch batch --participants p.xlsx --requests requests.csv --keep event/meetings.csv --out event2/"
     )]
     Batch(super::batch::BatchArgs),
+    /// Serve the index as an HTTP JSON API (match, profiles, sectors, OpenAPI document).
+    #[command(
+        after_help = "Examples:\n  clustermatch serve --addr 127.0.0.1:8080\n  CLUSTERMATCH_TOKEN=secret clustermatch serve --addr 0.0.0.0:8080\n  curl -s localhost:8080/openapi.json"
+    )]
+    Serve(super::serve::ServeArgs),
     /// Print the resolved configuration (defaults, config file, environment and flags).
     #[command(after_help = "Example:\n  clustermatch config")]
     Config,

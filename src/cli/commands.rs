@@ -18,7 +18,7 @@ use super::args::{Cli, Command, EvalArgs, FormatArg, IndexArgs, MatchArgs, Secto
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-fn usage(msg: impl Into<String>) -> anyhow::Error {
+pub(super) fn usage(msg: impl Into<String>) -> anyhow::Error {
     UsageError(msg.into()).into()
 }
 
@@ -26,9 +26,9 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
 const FIXTURES: &str = "fixtures/profiles.jsonl";
 
 /// Resolved global settings.
-struct Settings {
-    config: Config,
-    index: PathBuf,
+pub(super) struct Settings {
+    pub(super) config: Config,
+    pub(super) index: PathBuf,
     index_is_default: bool,
 }
 
@@ -56,7 +56,7 @@ impl Settings {
     }
 
     /// Opens the engine; a missing default index is first built from the fixtures.
-    fn engine(&self) -> Result<Engine> {
+    pub(super) fn engine(&self) -> Result<Engine> {
         let exists = clustermatch::ProfileIndex::exists(&self.index);
         if !exists && self.index_is_default {
             self.build_from_fixtures()?;
@@ -108,6 +108,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Sectors(a) => sectors(a),
+        Command::Serve(a) => super::serve::run(&settings, a),
         Command::Eval(a) => eval_cmd(&settings, a),
         Command::Tune(a) => tune_cmd(&settings, a),
         Command::Batch(a) => super::batch::run(a, &settings.config, &|| settings.engine()),

@@ -4,6 +4,7 @@
 mod args;
 mod batch;
 mod commands;
+mod serve;
 
 use std::io::Write;
 

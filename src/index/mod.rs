@@ -39,7 +39,7 @@ pub struct ProfileIndex {
 }
 
 /// What an upsert or delete changed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct WriteSummary {
     /// Profiles that were new.
     pub added: usize,

@@ -23,7 +23,7 @@ use crate::score::{self, Components, Explanation, ScoringParams};
 use crate::taxonomy::{taxonomy, SectorSet};
 
 /// Hard filters on candidates.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Filters {
     /// Keep only candidates in these countries (alpha-2).
@@ -76,7 +76,7 @@ pub struct ResolvedQuery {
 }
 
 /// One recommended partner.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Match {
     /// 1-based rank.
     pub rank: usize,
@@ -101,7 +101,7 @@ pub struct Match {
 }
 
 /// What was asked, as echoed in results.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QuerySummary {
     /// Query id (absent for free text and outside profiles).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,7 +126,7 @@ pub struct QuerySummary {
 }
 
 /// A ranked list with its query.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MatchResult {
     /// The query.
     pub query: QuerySummary,

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One node of a score explanation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Explanation {
     /// The node's value.
     pub value: f32,
@@ -12,6 +12,7 @@ pub struct Explanation {
     pub description: String,
     /// Sub-explanations.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(no_recursion)]
     pub details: Vec<Explanation>,
 }
 

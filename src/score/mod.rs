@@ -32,7 +32,7 @@ pub(crate) fn round_opt<S: serde::Serializer>(v: &Option<f32>, s: S) -> Result<S
 }
 
 /// The weights of the three components (any non-negative numbers; they are normalised).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Weights {
     /// Weight of the text component.
@@ -79,7 +79,7 @@ impl Weights {
 }
 
 /// Component values of one candidate; `None` when the query carries no evidence for it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Components {
     /// Text relevance in [0, 1].
     #[serde(serialize_with = "round_opt")]

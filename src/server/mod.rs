@@ -1,0 +1,270 @@
+//! The HTTP JSON service behind `clustermatch serve`: an axum [`router`] over a shared
+//! [`Engine`], and [`serve`] to run it until a shutdown signal.
+//!
+//! Endpoints: `GET /health`, `GET /sectors`, `POST /match`, `GET /profiles/{id}`,
+//! `PUT /profiles`, `DELETE /profiles/{id}`, and `GET /openapi.json` (generated from the code).
+//! Results have the same JSON shapes as the CLI's `--format json`.
+//!
+//! Behaviour:
+//! - reads run on tokio's blocking pool against the engine's current snapshot, which a write
+//!   swaps only after its commit, so reads go on during a write and see the old or the new state;
+//! - writes need `Authorization: Bearer TOKEN` when [`ServerOptions::token`] is set (compared in
+//!   constant time), and [`check_bind`] refuses a non-loopback address without a token;
+//! - bodies are capped in size ([`ServerOptions::max_body`]) and nesting, `top` is capped, unknown
+//!   fields are rejected, and every bad request gets a 4xx JSON error naming the field;
+//! - a panic in a handler becomes a 500 (the server keeps running); each request is logged with
+//!   `tracing`; [`serve`] finishes in-flight requests before returning.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use clustermatch::server::{self, ServerOptions};
+//! use clustermatch::Engine;
+//! let engine = Arc::new(Engine::open_or_create(std::path::Path::new("index"))?);
+//! let app = server::router(engine, ServerOptions::default());
+//! let runtime = tokio::runtime::Runtime::new()?;
+//! runtime.block_on(async {
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//!     server::serve(listener, app, async {
+//!         let _ = tokio::signal::ctrl_c().await;
+//!     })
+//!     .await
+//! })?;
+//! # Ok(()) }
+//! ```
+
+mod body;
+pub mod error;
+pub mod openapi;
+pub mod routes;
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnRequest, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::engine::Engine;
+use error::{ApiError, ErrorCode};
+
+/// The largest `top` a request may ask for, by default.
+pub const MAX_TOP: usize = 1000;
+
+/// The largest request body accepted, by default (4 MiB, a few thousand profiles).
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// Settings of the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// Bearer token required for writes; `None` leaves writes open (loopback only).
+    pub token: Option<String>,
+    /// Largest request body in bytes.
+    pub max_body: usize,
+    /// Largest `top` a match request may ask for.
+    pub max_top: usize,
+    /// `top` of match requests that give none.
+    pub default_top: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            token: None,
+            max_body: MAX_BODY,
+            max_top: MAX_TOP,
+            default_top: 10,
+        }
+    }
+}
+
+/// Limits applied to requests.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_top: usize,
+    pub(crate) default_top: usize,
+}
+
+/// What every handler shares: the engine, the token and the limits.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) token: Option<Arc<str>>,
+    pub(crate) limits: Limits,
+}
+
+/// Whether the service may listen on `addr`: a non-loopback address needs a token, so that an
+/// open write API is never exposed to a network by mistake.
+///
+/// ```
+/// use clustermatch::server::check_bind;
+/// assert!(check_bind("127.0.0.1:8080".parse()?, false).is_ok());
+/// assert!(check_bind("0.0.0.0:8080".parse()?, false).is_err());
+/// assert!(check_bind("0.0.0.0:8080".parse()?, true).is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn check_bind(addr: SocketAddr, has_token: bool) -> crate::Result<()> {
+    if addr.ip().is_loopback() || has_token {
+        Ok(())
+    } else {
+        Err(crate::Error::Usage(format!(
+            "refusing to listen on {addr} without a token: anyone on the network could write \
+             profiles. Set CLUSTERMATCH_TOKEN (or `[server] token` in the config), or listen on \
+             127.0.0.1"
+        )))
+    }
+}
+
+/// The router and the OpenAPI document, both built from the handlers' attributes.
+fn parts(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(routes::health))
+        .routes(routes!(routes::sectors))
+        .routes(routes!(routes::match_partners))
+        .routes(routes!(routes::put_profiles))
+        .routes(routes!(routes::get_profile, routes::delete_profile))
+        // `POST /batch` goes here when the events module lands (see the note in `routes`).
+        .with_state(state)
+        .split_for_parts();
+    (router, doc)
+}
+
+/// The OpenAPI document of the service (as served at `/openapi.json`).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let doc = clustermatch::server::openapi_document();
+/// assert!(doc["paths"]["/match"]["post"].is_object());
+/// assert!(doc["components"]["schemas"]["MatchResult"].is_object());
+/// # Ok(()) }
+/// ```
+pub fn openapi_document() -> serde_json::Value {
+    let state = AppState {
+        engine: Arc::new(match Engine::in_memory() {
+            Ok(e) => e,
+            Err(_) => return serde_json::Value::Null,
+        }),
+        token: None,
+        limits: Limits {
+            max_top: MAX_TOP,
+            default_top: 10,
+        },
+    };
+    serde_json::to_value(parts(state).1).unwrap_or_default()
+}
+
+/// The service's router over an engine.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use clustermatch::{server, Engine};
+/// let app = server::router(Arc::new(Engine::in_memory()?), server::ServerOptions::default());
+/// # let _ = app;
+/// # Ok(()) }
+/// ```
+pub fn router(engine: Arc<Engine>, options: ServerOptions) -> Router {
+    let state = AppState {
+        engine,
+        token: options.token.map(Arc::from),
+        limits: Limits {
+            max_top: options.max_top,
+            default_top: options.default_top.clamp(1, options.max_top.max(1)),
+        },
+    };
+    let (router, doc) = parts(state);
+    let doc = Arc::new(serde_json::to_value(doc).unwrap_or_default());
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { axum::Json((*doc).clone()) }
+            }),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(options.max_body))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_request(DefaultOnRequest::new().level(Level::DEBUG))
+                .on_response(
+                    DefaultOnResponse::new()
+                        .level(Level::INFO)
+                        .latency_unit(tower_http::LatencyUnit::Micros),
+                ),
+        )
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!(
+            "no endpoint {}; see GET /openapi.json for the endpoints",
+            uri.path()
+        ),
+    )
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{} does not take {method}", uri.path()),
+    )
+}
+
+fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = cause
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| cause.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    ApiError::internal(&format!("handler panicked: {what}")).into_response()
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then stops accepting connections and
+/// waits (up to `grace`) for in-flight requests to finish.
+pub async fn serve_with_grace(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = tx.send(true);
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let deadline = async move {
+        let _ = rx.wait_for(|v| *v).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        r = server.into_future() => r,
+        _ = deadline => {
+            tracing::warn!("in-flight requests still running after {grace:?}; stopping anyway");
+            Ok(())
+        }
+    }
+}
+
+/// [`serve_with_grace`] with a 30-second grace period.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with_grace(listener, app, shutdown, Duration::from_secs(30)).await
+}
