@@ -115,7 +115,12 @@ fn index(settings: &Settings, a: &IndexArgs) -> Result<()> {
         ));
     }
     let profiles = read_all(&a.input)?;
-    let engine = settings.engine()?;
+    // `index --index DIR` creates the index when DIR holds none yet.
+    let engine = if settings.index_is_default {
+        settings.engine()?
+    } else {
+        Engine::open_or_create(&settings.index)?.with_params(settings.config.scoring.clone())?
+    };
     let s = engine.index().write(&profiles, &a.delete)?;
     eprintln!(
         "indexed {} profiles ({} new, {} replaced), deleted {}; {} now holds {} profiles",
