@@ -6,6 +6,7 @@
 //! ```text
 //! cargo run --release --example scale -- --index DIR --corpus FILE.jsonl [--queries 1000]
 //!     [--batch 1000] [--threads 2] [--strategy auto|exhaustive]
+//!     [--check N]   (first compare pruned and exhaustive rankings of N queries)
 //! ```
 //!
 //! Prints one JSON line: `{"p50_ms", "p99_ms", "mean_ms", "batch_s", "open_s", ...}`.
@@ -27,6 +28,7 @@ struct Args {
     batch: usize,
     threads: usize,
     strategy: Strategy,
+    check: usize,
 }
 
 fn args() -> Result<Args> {
@@ -37,6 +39,7 @@ fn args() -> Result<Args> {
         batch: 1000,
         threads: 2,
         strategy: Strategy::Auto,
+        check: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -47,6 +50,7 @@ fn args() -> Result<Args> {
             "--queries" => a.queries = value()?.parse()?,
             "--batch" => a.batch = value()?.parse()?,
             "--threads" => a.threads = value()?.parse()?,
+            "--check" => a.check = value()?.parse()?,
             "--strategy" => {
                 a.strategy = match value()?.as_str() {
                     "auto" => Strategy::Auto,
@@ -90,7 +94,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 
 fn main() -> Result<()> {
     let a = args()?;
-    let ids = first_ids(&a.corpus, a.queries.max(a.batch))?;
+    let ids = first_ids(&a.corpus, a.queries.max(a.batch).max(a.check))?;
     let t0 = Instant::now();
     let engine = Engine::open(&a.index)?;
     let open_s = t0.elapsed().as_secs_f64();
@@ -99,6 +103,7 @@ fn main() -> Result<()> {
         top: 20,
         ..MatchOptions::default()
     };
+    check(&engine, &ids[..a.check.min(ids.len())])?;
     for id in ids.iter().take(10) {
         match_id(&engine, id, &single, a.strategy)?;
     }
@@ -194,4 +199,28 @@ fn match_id(
         sectors_inferred: r.inferred,
     };
     rank::rank_with(index, &snap, &q, engine.params(), opts, strategy)
+}
+
+/// Fails unless the default (pruned) and the exhaustive rankings agree on these queries.
+fn check(engine: &Engine, ids: &[String]) -> Result<()> {
+    for top in [20, 50] {
+        let opts = MatchOptions {
+            top,
+            ..MatchOptions::default()
+        };
+        for id in ids {
+            let a = match_id(engine, id, &opts, Strategy::Auto)?;
+            let b = match_id(engine, id, &opts, Strategy::Exhaustive)?;
+            let same = a.matches.len() == b.matches.len()
+                && a.matches.iter().zip(&b.matches).all(|(x, y)| {
+                    x.id == y.id && (x.score - y.score).abs() <= 1e-6 && x.reasons == y.reasons
+                })
+                && a.query.candidates == b.query.candidates;
+            if !same {
+                bail!("pruned and exhaustive rankings differ for {id} (top {top})");
+            }
+        }
+    }
+    eprintln!("check: pruned == exhaustive on {} queries", ids.len());
+    Ok(())
 }

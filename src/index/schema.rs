@@ -101,7 +101,7 @@ impl Fields {
         let text = TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
                 .set_tokenizer(ANALYZER)
-                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+                .set_index_option(IndexRecordOption::WithFreqs),
         );
         let fields = Fields {
             id: b.add_text_field("id", STRING | STORED | FAST),
