@@ -64,7 +64,7 @@ pub(super) fn top_k<'a>(
         .query
         .weight(EnableScoring::enabled_from_searcher(&snap.searcher))
         .map_err(&wrap)?;
-    let mut hits: Vec<(u32, f32)> = Vec::new();
+    let mut hits: Vec<(u32, f32)> = Vec::with_capacity(snap.rows.len() / 2);
     for (ord, seg) in snap.searcher.segment_readers().iter().enumerate() {
         let base = snap.segment_base[ord];
         weight
