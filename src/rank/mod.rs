@@ -140,7 +140,8 @@ struct CompiledFilters {
     countries: Option<HashSet<u16>>,
     kinds: Option<u8>,
     sectors: Option<SectorSet>,
-    exclude: HashSet<u32>,
+    /// Excluded rows, sorted and unique (usually just the query's own row).
+    exclude: Vec<u32>,
 }
 
 impl CompiledFilters {
@@ -167,12 +168,14 @@ impl CompiledFilters {
         } else {
             Some(resolve_sectors(&f.sectors, "filter sector")?)
         };
-        let mut exclude: HashSet<u32> = f
+        let mut exclude: Vec<u32> = f
             .exclude
             .iter()
             .filter_map(|id| snap.by_id.get(id).copied())
             .collect();
         exclude.extend(self_row);
+        exclude.sort_unstable();
+        exclude.dedup();
         Ok(CompiledFilters {
             countries,
             kinds,
@@ -185,7 +188,7 @@ impl CompiledFilters {
     fn keeps(&self, snap: &Snapshot, row: u32) -> bool {
         let r = &snap.rows[row as usize];
         r.alive
-            && !self.exclude.contains(&row)
+            && self.exclude.binary_search(&row).is_err()
             && self
                 .countries
                 .as_ref()
@@ -462,10 +465,11 @@ fn rank_inner(
             matches.push(bare_row(snap, &prepared, params, s.row, i + 1));
         }
     }
-    Ok(Some(MatchResult {
-        query: summary(q, &prepared, params, candidates),
-        matches,
-    }))
+    let query = summary(q, &prepared, params, candidates);
+    if let RawScores::Sparse(hits) = prepared.raw {
+        pruned::recycle(hits);
+    }
+    Ok(Some(MatchResult { query, matches }))
 }
 
 /// Scores every live row and keeps the top k.

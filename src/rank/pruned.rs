@@ -64,7 +64,7 @@ pub(super) fn top_k<'a>(
         .query
         .weight(EnableScoring::enabled_from_searcher(&snap.searcher))
         .map_err(&wrap)?;
-    let mut hits: Vec<(u32, f32)> = Vec::with_capacity(snap.rows.len() / 2);
+    let mut hits = take_buffer();
     for (ord, seg) in snap.searcher.segment_readers().iter().enumerate() {
         let base = snap.segment_base[ord];
         weight
@@ -152,4 +152,22 @@ fn count_candidates(snap: &Snapshot, filters: &CompiledFilters) -> usize {
             .filter(|&row| filters.keeps(snap, row))
             .count()
     }
+}
+
+thread_local! {
+    /// A hit buffer kept per thread between queries, so that large indexes do not allocate
+    /// (and fault in) a fresh one for every query.
+    static HITS: std::cell::RefCell<Vec<(u32, f32)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An empty hit buffer, reused from this thread's previous query when there is one.
+fn take_buffer() -> Vec<(u32, f32)> {
+    let mut v = HITS.with(|h| std::mem::take(&mut *h.borrow_mut()));
+    v.clear();
+    v
+}
+
+/// Gives a hit buffer back for the next query on this thread.
+pub(super) fn recycle(v: Vec<(u32, f32)>) {
+    HITS.with(|h| *h.borrow_mut() = v);
 }
