@@ -122,12 +122,6 @@ pub fn knobs() -> Vec<Knob> {
             set: |p, v| p.text.expansion = v,
         },
         Knob {
-            name: "text.phrase",
-            values: steps(0.0, 2.0, 0.25),
-            get: |p| p.text.phrase,
-            set: |p, v| p.text.phrase = v,
-        },
-        Knob {
             name: "text.floor",
             values: steps(0.0, 0.5, 0.05),
             get: |p| p.text.floor,

@@ -204,7 +204,7 @@ pub struct TuneArgs {
     pub rounds: usize,
     /// Parameters to tune, comma-separated (weights.text, weights.sector, weights.country,
     /// sector.related, sector.ecosystem, sector.query_side, country.forward, country.shared,
-    /// text.expansion, text.phrase, text.floor, text.seeking_about, text.offering_seeking), or
+    /// text.expansion, text.floor, text.seeking_about, text.offering_seeking), or
     /// `all` [default: the three weights].
     #[arg(long, value_delimiter = ',')]
     pub params: Vec<String>,

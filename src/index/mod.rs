@@ -27,6 +27,15 @@ pub use snapshot::Snapshot;
 /// Memory budget of the index writer.
 const WRITER_MEMORY: usize = 100_000_000;
 
+/// Profiles turned into documents at a time during a write.
+const DOC_CHUNK: usize = 8192;
+
+/// Indexes up to this many documents are merged into one segment after each write.
+const FORCE_MERGE_MAX_DOCS: u64 = 50_000;
+
+/// Beyond this many segments, a write merges them all whatever the size.
+const MAX_SEGMENTS: usize = 16;
+
 /// A handle on a profile index. `Send + Sync`: share it across threads behind an `Arc`.
 pub struct ProfileIndex {
     path: Option<PathBuf>,
@@ -218,10 +227,6 @@ impl ProfileIndex {
                 return Err(self.unknown_id(&before, id));
             }
         }
-        let docs: Vec<TantivyDocument> = {
-            use rayon::prelude::*;
-            profiles.par_iter().map(|p| self.document(p)).collect()
-        };
         let writer = self.writer()?;
         let mut summary = WriteSummary {
             deleted: delete.len(),
@@ -231,15 +236,24 @@ impl ProfileIndex {
             writer.delete_term(Term::from_field_text(self.fields.id, id));
         }
         let mut seen = std::collections::HashSet::new();
-        for (p, doc) in profiles.iter().zip(docs) {
-            let existed = before.by_id.contains_key(&p.id) || !seen.insert(p.id.as_str());
-            if existed {
-                summary.replaced += 1;
-            } else {
-                summary.added += 1;
+        // Documents are made in parallel, a chunk at a time, so that memory stays bounded.
+        for chunk in profiles.chunks(DOC_CHUNK) {
+            let docs: Vec<TantivyDocument> = {
+                use rayon::prelude::*;
+                chunk.par_iter().map(|p| self.document(p)).collect()
+            };
+            for (p, doc) in chunk.iter().zip(docs) {
+                let existed = before.by_id.contains_key(&p.id) || !seen.insert(p.id.as_str());
+                if existed {
+                    summary.replaced += 1;
+                    // Only a replacement needs a delete: it removes the documents added
+                    // before it, in an earlier commit or earlier in this one.
+                    writer.delete_term(Term::from_field_text(self.fields.id, &p.id));
+                } else {
+                    summary.added += 1;
+                }
+                writer.add_document(doc).map_err(|e| self.wrap(e))?;
             }
-            writer.delete_term(Term::from_field_text(self.fields.id, &p.id));
-            writer.add_document(doc).map_err(|e| self.wrap(e))?;
         }
         self.commit(writer, &mut summary)?;
         Ok(summary)
@@ -272,7 +286,16 @@ impl ProfileIndex {
             .index
             .searchable_segment_ids()
             .map_err(|e| self.wrap(e))?;
-        if segments.len() > 1 {
+        // Merging small indexes into one segment is cheap and keeps them compact; large
+        // indexes are left to tantivy's log merge policy (a forced merge rewrites everything).
+        let docs: u64 = self
+            .index
+            .searchable_segment_metas()
+            .map_err(|e| self.wrap(e))?
+            .iter()
+            .map(|m| u64::from(m.max_doc()))
+            .sum();
+        if segments.len() > 1 && (docs <= FORCE_MERGE_MAX_DOCS || segments.len() > MAX_SEGMENTS) {
             writer.merge(&segments).wait().map_err(|e| self.wrap(e))?;
         }
         writer.wait_merging_threads().map_err(|e| self.wrap(e))?;

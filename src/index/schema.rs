@@ -28,6 +28,12 @@ pub const INFERRED_BIT: u64 = 1 << 63;
 /// The English analyzer: simple tokenizer, long tokens removed, lower case, ASCII folding,
 /// English stop words, Snowball English stemmer.
 pub fn analyzer() -> TextAnalyzer {
+    // Built once (the stop-word set and the filter chain), cloned per use.
+    static ANALYZER_CHAIN: std::sync::OnceLock<TextAnalyzer> = std::sync::OnceLock::new();
+    ANALYZER_CHAIN.get_or_init(build_analyzer).clone()
+}
+
+fn build_analyzer() -> TextAnalyzer {
     let builder = TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(40))
         .filter(LowerCaser)
@@ -43,6 +49,11 @@ pub fn analyzer() -> TextAnalyzer {
 
 /// The analyzer without stemming, used to show matched words as written.
 pub fn surface_analyzer() -> TextAnalyzer {
+    static SURFACE_CHAIN: std::sync::OnceLock<TextAnalyzer> = std::sync::OnceLock::new();
+    SURFACE_CHAIN.get_or_init(build_surface_analyzer).clone()
+}
+
+fn build_surface_analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(40))
         .filter(LowerCaser)
@@ -90,7 +101,7 @@ impl Fields {
         let text = TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
                 .set_tokenizer(ANALYZER)
-                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+                .set_index_option(IndexRecordOption::WithFreqs),
         );
         let fields = Fields {
             id: b.add_text_field("id", STRING | STORED | FAST),

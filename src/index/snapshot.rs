@@ -83,6 +83,16 @@ impl Snapshot {
         let kind = ff.u64(&name(fields.kind))?;
         let targets = ff.u64(&name(fields.targets))?;
         let ids = ff.str(&name(fields.id))?;
+        // Every id of the segment, by term ordinal: one pass over the dictionary instead of a
+        // (block-decompressing) lookup per document.
+        let mut by_ord: Vec<String> = Vec::new();
+        if let Some(col) = &ids {
+            by_ord.reserve(col.num_terms());
+            let mut stream = col.dictionary().stream()?;
+            while stream.advance() {
+                by_ord.push(String::from_utf8_lossy(stream.key()).into_owned());
+            }
+        }
         let mut buf = String::new();
         for doc in 0..seg.max_doc() {
             let alive = !seg.is_deleted(doc);
@@ -107,8 +117,12 @@ impl Snapshot {
             buf.clear();
             if alive {
                 if let Some(col) = &ids {
-                    if let Some(ord) = col.term_ords(doc).next() {
-                        col.ord_to_str(ord, &mut buf)?;
+                    if let Some(id) = col
+                        .term_ords(doc)
+                        .next()
+                        .and_then(|ord| by_ord.get(ord as usize))
+                    {
+                        buf.push_str(id);
                     }
                 }
                 self.by_id.insert(buf.clone(), self.rows.len() as u32);

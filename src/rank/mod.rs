@@ -6,6 +6,8 @@
 //! columns; hard filters (self, exclusions, country, kind, sector) drop candidates; the combined
 //! score orders them; the top k are explained (matched terms, shared sectors, countries).
 
+mod matched;
+mod pruned;
 pub mod query;
 
 use std::cmp::Ordering;
@@ -139,7 +141,8 @@ struct CompiledFilters {
     countries: Option<HashSet<u16>>,
     kinds: Option<u8>,
     sectors: Option<SectorSet>,
-    exclude: HashSet<u32>,
+    /// Excluded rows, sorted and unique (usually just the query's own row).
+    exclude: Vec<u32>,
 }
 
 impl CompiledFilters {
@@ -166,12 +169,14 @@ impl CompiledFilters {
         } else {
             Some(resolve_sectors(&f.sectors, "filter sector")?)
         };
-        let mut exclude: HashSet<u32> = f
+        let mut exclude: Vec<u32> = f
             .exclude
             .iter()
             .filter_map(|id| snap.by_id.get(id).copied())
             .collect();
         exclude.extend(self_row);
+        exclude.sort_unstable();
+        exclude.dedup();
         Ok(CompiledFilters {
             countries,
             kinds,
@@ -184,7 +189,7 @@ impl CompiledFilters {
     fn keeps(&self, snap: &Snapshot, row: u32) -> bool {
         let r = &snap.rows[row as usize];
         r.alive
-            && !self.exclude.contains(&row)
+            && self.exclude.binary_search(&row).is_err()
             && self
                 .countries
                 .as_ref()
@@ -239,10 +244,28 @@ impl PartialEq for Scored<'_> {
 }
 impl Eq for Scored<'_> {}
 
+/// Raw BM25 scores of one query: dense (exhaustive path) or sparse, sorted by row (pruned path).
+enum RawScores {
+    Dense(Vec<f32>),
+    Sparse(Vec<(u32, f32)>),
+}
+
+impl RawScores {
+    #[inline]
+    fn get(&self, row: u32) -> f32 {
+        match self {
+            RawScores::Dense(v) => v[row as usize],
+            RawScores::Sparse(v) => v
+                .binary_search_by_key(&row, |(r, _)| *r)
+                .map_or(0.0, |i| v[i].1),
+        }
+    }
+}
+
 /// Everything prepared once per query.
 struct Prepared {
     text: Option<query::TextQuery>,
-    raw: Vec<f32>,
+    raw: RawScores,
     normaliser: f32,
     sector: Option<SectorQuery>,
     country: Option<CountryQuery>,
@@ -250,12 +273,17 @@ struct Prepared {
 
 impl Prepared {
     fn components(&self, snap: &Snapshot, row: u32) -> Components {
+        self.components_with_raw(snap, row, self.raw.get(row))
+    }
+
+    #[inline]
+    fn components_with_raw(&self, snap: &Snapshot, row: u32, raw: f32) -> Components {
         let r = &snap.rows[row as usize];
         Components {
             text: self
                 .text
                 .as_ref()
-                .map(|_| score::text::normalise(self.raw[row as usize], self.normaliser)),
+                .map(|_| score::text::normalise(raw, self.normaliser)),
             sector: self.sector.as_ref().map(|s| s.score(r.sectors)),
             country: self
                 .country
@@ -265,38 +293,61 @@ impl Prepared {
     }
 }
 
-fn prepare(
+fn index_error(index: &ProfileIndex) -> impl Fn(tantivy::TantivyError) -> Error + '_ {
+    move |source| Error::Index {
+        path: index.path().map(Into::into).unwrap_or_default(),
+        source,
+    }
+}
+
+/// The query sides of the three components, before any text is scored.
+fn prepare_query(
     index: &ProfileIndex,
     snap: &Snapshot,
     q: &ResolvedQuery,
     params: &ScoringParams,
+) -> Prepared {
+    Prepared {
+        text: query::build(
+            &snap.searcher,
+            index.fields(),
+            &q.profile,
+            q.sectors,
+            snap.by_id.contains_key(&q.profile.id),
+            &params.text,
+        ),
+        raw: RawScores::Sparse(Vec::new()),
+        normaliser: 0.0,
+        sector: SectorQuery::new(q.sectors, params.sector),
+        country: CountryQuery::new(
+            &q.profile.target_countries,
+            &q.profile.country,
+            params.country,
+        ),
+    }
+}
+
+/// Exhaustive text scoring: BM25 of every matching document into a dense vector.
+fn score_text_dense(
+    index: &ProfileIndex,
+    snap: &Snapshot,
+    prepared: &mut Prepared,
+    params: &ScoringParams,
     self_row: Option<u32>,
-) -> Result<Prepared> {
-    let fields = index.fields();
-    let text = query::build(
-        &snap.searcher,
-        fields,
-        &q.profile,
-        q.sectors,
-        self_row.is_some(),
-        &params.text,
-    );
+) -> Result<()> {
     let mut raw = vec![0f32; snap.rows.len()];
     let mut top = 0f32;
-    if let Some(tq) = &text {
-        let wrap = |source| Error::Index {
-            path: index.path().map(Into::into).unwrap_or_default(),
-            source,
-        };
+    if let Some(tq) = &prepared.text {
+        let wrap = index_error(index);
         let weight = tq
             .query
             .weight(EnableScoring::enabled_from_searcher(&snap.searcher))
-            .map_err(wrap)?;
+            .map_err(&wrap)?;
         for (ord, seg) in snap.searcher.segment_readers().iter().enumerate() {
             let base = snap.segment_base[ord] as usize;
             weight
                 .for_each(seg, &mut |doc, s| raw[base + doc as usize] = s)
-                .map_err(wrap)?;
+                .map_err(&wrap)?;
         }
         for (row, s) in raw.iter().enumerate() {
             if *s > top && Some(row as u32) != self_row && snap.rows[row].alive {
@@ -304,22 +355,29 @@ fn prepare(
             }
         }
     }
-    let normaliser = score::text::normaliser(
+    prepared.normaliser = score::text::normaliser(
         top,
-        text.as_ref().map_or(0.0, |t| t.ideal),
+        prepared.text.as_ref().map_or(0.0, |t| t.ideal),
         params.text.floor,
     );
-    Ok(Prepared {
-        text,
-        raw,
-        normaliser,
-        sector: SectorQuery::new(q.sectors, params.sector),
-        country: CountryQuery::new(
-            &q.profile.target_countries,
-            &q.profile.country,
-            params.country,
-        ),
-    })
+    prepared.raw = RawScores::Dense(raw);
+    Ok(())
+}
+
+/// The top k of a ranking, best first, and the number of candidates that passed the filters.
+struct Ranked<'a> {
+    prepared: Prepared,
+    best: Vec<Scored<'a>>,
+    candidates: usize,
+}
+
+/// Which ranking strategy to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Top-k pruning when it is provably exact, else exhaustive (the default).
+    Auto,
+    /// Score every live candidate (the reference the pruned path must reproduce).
+    Exhaustive,
 }
 
 /// Ranks every candidate of a snapshot for a query.
@@ -330,9 +388,106 @@ pub fn rank(
     params: &ScoringParams,
     opts: &MatchOptions,
 ) -> Result<MatchResult> {
+    rank_with(index, snap, q, params, opts, Strategy::Auto)
+}
+
+/// [`rank`] with an explicit strategy; both strategies return the same matches.
+pub fn rank_with(
+    index: &ProfileIndex,
+    snap: &Snapshot,
+    q: &ResolvedQuery,
+    params: &ScoringParams,
+    opts: &MatchOptions,
+    strategy: Strategy,
+) -> Result<MatchResult> {
+    let exhaustive_only = strategy == Strategy::Exhaustive;
+    match rank_inner(index, snap, q, params, opts, exhaustive_only, true)? {
+        Some(r) => Ok(r),
+        None => Err(Error::Usage("ranking produced no result".into())),
+    }
+}
+
+/// The pruned ranking alone: `None` when exactness cannot be proven without scoring every
+/// candidate (then [`rank`] scores them all). For tests and measurements.
+pub fn rank_pruned(
+    index: &ProfileIndex,
+    snap: &Snapshot,
+    q: &ResolvedQuery,
+    params: &ScoringParams,
+    opts: &MatchOptions,
+) -> Result<Option<MatchResult>> {
+    rank_inner(index, snap, q, params, opts, false, false)
+}
+
+fn rank_inner(
+    index: &ProfileIndex,
+    snap: &Snapshot,
+    q: &ResolvedQuery,
+    params: &ScoringParams,
+    opts: &MatchOptions,
+    exhaustive_only: bool,
+    fallback: bool,
+) -> Result<Option<MatchResult>> {
     let self_row = snap.by_id.get(&q.profile.id).copied();
     let filters = CompiledFilters::new(&opts.filters, snap, self_row)?;
-    let prepared = prepare(index, snap, q, params, self_row)?;
+    let mut prepared = prepare_query(index, snap, q, params);
+    let ranked = if exhaustive_only {
+        score_text_dense(index, snap, &mut prepared, params, self_row)?;
+        exhaustive(snap, prepared, params, opts, &filters)
+    } else {
+        match pruned::top_k(index, snap, prepared, params, opts, &filters, self_row)? {
+            Ok(ranked) => ranked,
+            Err(_) if !fallback => return Ok(None),
+            Err(mut back) => {
+                score_text_dense(index, snap, &mut back, params, self_row)?;
+                exhaustive(snap, back, params, opts, &filters)
+            }
+        }
+    };
+    let Ranked {
+        prepared,
+        best,
+        candidates,
+    } = ranked;
+    let mut matches = Vec::with_capacity(best.len());
+    if opts.reasons || opts.explain {
+        let rows: Vec<u32> = best.iter().map(|s| s.row).collect();
+        let words = match &prepared.text {
+            Some(tq) => matched::matched_words(tq, snap, &rows).map_err(index_error(index))?,
+            None => vec![Vec::new(); rows.len()],
+        };
+        for (i, (s, words)) in best.iter().zip(&words).enumerate() {
+            matches.push(explain_row(
+                index,
+                snap,
+                &prepared,
+                params,
+                s.row,
+                i + 1,
+                opts.explain,
+                words,
+            )?);
+        }
+    } else {
+        for (i, s) in best.iter().enumerate() {
+            matches.push(bare_row(snap, &prepared, params, s.row, i + 1));
+        }
+    }
+    let query = summary(q, &prepared, params, candidates);
+    if let RawScores::Sparse(hits) = prepared.raw {
+        pruned::recycle(hits);
+    }
+    Ok(Some(MatchResult { query, matches }))
+}
+
+/// Scores every live row and keeps the top k.
+fn exhaustive<'a>(
+    snap: &'a Snapshot,
+    prepared: Prepared,
+    params: &ScoringParams,
+    opts: &MatchOptions,
+    filters: &CompiledFilters,
+) -> Ranked<'a> {
     let k = opts.top;
     let mut heap: BinaryHeap<std::cmp::Reverse<Scored>> = BinaryHeap::with_capacity(k + 1);
     let mut candidates = 0;
@@ -354,27 +509,29 @@ pub fn rank(
             row,
             id: &snap.ids[row as usize],
         };
-        if heap.len() < k {
-            heap.push(std::cmp::Reverse(item));
-        } else if heap.peek().is_some_and(|w| item > w.0) {
-            heap.pop();
-            heap.push(std::cmp::Reverse(item));
-        }
+        push_top(&mut heap, k, item);
     }
+    Ranked {
+        prepared,
+        best: sorted_best(heap),
+        candidates,
+    }
+}
+
+#[inline]
+fn push_top<'a>(heap: &mut BinaryHeap<std::cmp::Reverse<Scored<'a>>>, k: usize, item: Scored<'a>) {
+    if heap.len() < k {
+        heap.push(std::cmp::Reverse(item));
+    } else if heap.peek().is_some_and(|w| item > w.0) {
+        heap.pop();
+        heap.push(std::cmp::Reverse(item));
+    }
+}
+
+fn sorted_best(heap: BinaryHeap<std::cmp::Reverse<Scored>>) -> Vec<Scored> {
     let mut best: Vec<Scored> = heap.into_iter().map(|r| r.0).collect();
     best.sort_by(|a, b| b.cmp(a));
-    let mut matches = Vec::with_capacity(best.len());
-    for (i, s) in best.iter().enumerate() {
-        matches.push(if opts.reasons || opts.explain {
-            explain_row(index, snap, &prepared, params, s.row, i + 1, opts.explain)?
-        } else {
-            bare_row(snap, &prepared, params, s.row, i + 1)
-        });
-    }
-    Ok(MatchResult {
-        query: summary(q, &prepared, params, candidates),
-        matches,
-    })
+    best
 }
 
 /// The directed score of a query against every row of a snapshot (0 for deleted rows and for
@@ -386,7 +543,8 @@ pub fn score_rows(
     params: &ScoringParams,
 ) -> Result<Vec<f32>> {
     let self_row = snap.by_id.get(&q.profile.id).copied();
-    let prepared = prepare(index, snap, q, params, self_row)?;
+    let mut prepared = prepare_query(index, snap, q, params);
+    score_text_dense(index, snap, &mut prepared, params, self_row)?;
     Ok((0..snap.rows.len() as u32)
         .map(|row| {
             if Some(row) == self_row || !snap.rows[row as usize].alive {
@@ -408,10 +566,18 @@ pub fn explain_rows(
     rows: &[u32],
 ) -> Result<Vec<Match>> {
     let self_row = snap.by_id.get(&q.profile.id).copied();
-    let prepared = prepare(index, snap, q, params, self_row)?;
+    let mut prepared = prepare_query(index, snap, q, params);
+    score_text_dense(index, snap, &mut prepared, params, self_row)?;
+    let words = match &prepared.text {
+        Some(tq) => matched::matched_words(tq, snap, rows).map_err(index_error(index))?,
+        None => vec![Vec::new(); rows.len()],
+    };
     rows.iter()
+        .zip(&words)
         .enumerate()
-        .map(|(i, &row)| explain_row(index, snap, &prepared, params, row, i + 1, false))
+        .map(|(i, (&row, words))| {
+            explain_row(index, snap, &prepared, params, row, i + 1, false, words)
+        })
         .collect()
 }
 
@@ -469,6 +635,7 @@ fn bare_row(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn explain_row(
     index: &ProfileIndex,
     snap: &Snapshot,
@@ -477,16 +644,15 @@ fn explain_row(
     row: u32,
     rank: usize,
     full: bool,
+    words: &[String],
 ) -> Result<Match> {
     let c = index.profile_at(snap, row)?;
     let r = &snap.rows[row as usize];
     let comps = prepared.components(snap, row);
     let mut reasons = Vec::new();
     let mut parts: [Option<Explanation>; 3] = [None, None, None];
-    if let Some(tq) = &prepared.text {
-        let words = query::matched_words(tq, index.fields(), &c);
-        let (e, mut rs) =
-            score::text::explain(prepared.raw[row as usize], prepared.normaliser, &words);
+    if prepared.text.is_some() {
+        let (e, mut rs) = score::text::explain(prepared.raw.get(row), prepared.normaliser, words);
         parts[0] = Some(e);
         reasons.append(&mut rs);
     }

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Searcher, Term};
 
@@ -34,8 +34,6 @@ pub struct TextQuery {
     pub clauses: Vec<Clause>,
     /// Selected terms, most informative first, with the word as the query wrote it.
     pub terms: Vec<(String, String)>,
-    /// Multi-word keywords searched as phrases (analysed terms, keyword as written).
-    pub phrases: Vec<(Vec<String>, String)>,
     /// Score of an average-length document holding every clause's term once.
     pub ideal: f32,
 }
@@ -162,7 +160,7 @@ pub fn build(
             }
         }
     }
-    let mut subqueries: Vec<(Occur, Box<dyn Query>)> = clauses
+    let subqueries: Vec<(Occur, Box<dyn Query>)> = clauses
         .iter()
         .map(|c| {
             let tq = TermQuery::new(
@@ -173,28 +171,6 @@ pub fn build(
             (Occur::Should, q)
         })
         .collect();
-    let phrases = if params.phrase > 0.0 {
-        keyword_phrases(q)
-    } else {
-        Vec::new()
-    };
-    for (terms, _) in &phrases {
-        let pq = PhraseQuery::new(
-            terms
-                .iter()
-                .map(|t| Term::from_field_text(fields.about, t))
-                .collect(),
-        );
-        ideal += params.phrase
-            * terms
-                .iter()
-                .map(|t| idf(searcher, fields.about, t, 1))
-                .sum::<f32>();
-        subqueries.push((
-            Occur::Should,
-            Box::new(BoostQuery::new(Box::new(pq), params.phrase)),
-        ));
-    }
     let terms = ranked
         .iter()
         .map(|(t, _)| {
@@ -208,28 +184,8 @@ pub fn build(
         query: Box::new(BooleanQuery::new(subqueries)),
         clauses,
         terms,
-        phrases,
         ideal,
     })
-}
-
-/// At most this many multi-word keywords of the query are searched as phrases.
-const MAX_PHRASES: usize = 8;
-
-/// The query's multi-word keywords as analysed term sequences, with the keyword as written.
-fn keyword_phrases(q: &Profile) -> Vec<(Vec<String>, String)> {
-    let mut a = analyzer();
-    let mut out: Vec<(Vec<String>, String)> = Vec::new();
-    for k in &q.keywords {
-        let terms = tokens(&mut a, k);
-        if terms.len() >= 2 && !out.iter().any(|(t, _)| *t == terms) {
-            out.push((terms, k.to_lowercase()));
-        }
-        if out.len() == MAX_PHRASES {
-            break;
-        }
-    }
-    out
 }
 
 /// The vocabulary of a sector set: names, aliases and keywords from the taxonomy.
@@ -274,24 +230,11 @@ pub fn matched_words(tq: &TextQuery, fields: &Fields, c: &Profile) -> Vec<String
         })
         .map(|cl| cl.term.as_str())
         .collect();
-    let about_seq = tokens(&mut a, &about_text(c));
-    let mut words: Vec<String> = tq
-        .phrases
+    tq.terms
         .iter()
-        .filter(|(terms, _)| {
-            about_seq
-                .windows(terms.len())
-                .any(|w| w == terms.as_slice())
-        })
-        .map(|(_, k)| format!("\"{k}\""))
-        .collect();
-    words.extend(
-        tq.terms
-            .iter()
-            .filter(|(t, _)| hit.contains(t.as_str()))
-            .map(|(_, w)| w.clone()),
-    );
-    words
+        .filter(|(t, _)| hit.contains(t.as_str()))
+        .map(|(_, w)| w.clone())
+        .collect()
 }
 
 #[cfg(test)]

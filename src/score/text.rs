@@ -27,9 +27,6 @@ pub struct TextParams {
     /// Boost of the vocabulary of the query's sectors (taxonomy aliases and keywords) against
     /// the candidate's description: query expansion ("water" also finds "wastewater").
     pub expansion: f32,
-    /// Boost of the query's multi-word keywords searched as phrases in the candidate's
-    /// description.
-    pub phrase: f32,
     /// Floor of the normaliser, as a fraction of the query's ideal score.
     pub floor: f32,
 }
@@ -43,7 +40,6 @@ impl Default for TextParams {
             seeking_about: 0.5,
             offering_seeking: 0.5,
             expansion: 0.0,
-            phrase: 0.0,
             floor: 0.0,
         }
     }
@@ -63,7 +59,6 @@ impl TextParams {
         check_range("text.seeking_about", self.seeking_about, 0.0, 100.0)?;
         check_range("text.offering_seeking", self.offering_seeking, 0.0, 100.0)?;
         check_range("text.expansion", self.expansion, 0.0, 100.0)?;
-        check_range("text.phrase", self.phrase, 0.0, 100.0)?;
         check_range("text.floor", self.floor, 0.0, 1.0)
     }
 }

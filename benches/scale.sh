@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Scale measurement: builds an index from a generated corpus of N profiles with the release
+# binary, measures build rate, index size, single-match latency (p50/p99, one thread), batch time
+# (1,000 participants x top 50 + mutual, 2 threads) and peak RSS, runs the peer engines of
+# ../shared/bench/peers.py on the same corpus in the same run, prints one table with ratios and
+# ends with one JSON line.
+#
+#   benches/scale.sh 100000
+#
+# Environment: SCALE_DIR (work dir, default target/scale), PEERS (default tantivy,bm25s,numpy;
+# "none" to skip), BENCH_DIR (where gen_corpus.py and peers.py live, default ../shared/bench or
+# /work/shared/bench), SEED (default 42), QUERIES / BATCH (default 1000).
+set -euo pipefail
+
+N=${1:?usage: benches/scale.sh N}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+SCALE_DIR=${SCALE_DIR:-$ROOT/target/scale}
+PEERS=${PEERS:-tantivy,bm25s,numpy}
+SEED=${SEED:-42}
+QUERIES=${QUERIES:-1000}
+BATCH=${BATCH:-1000}
+if [ -z "${BENCH_DIR:-}" ]; then
+  for d in "$ROOT/../shared/bench" /work/shared/bench; do
+    [ -f "$d/gen_corpus.py" ] && BENCH_DIR=$d && break
+  done
+fi
+[ -n "${BENCH_DIR:-}" ] || { echo "gen_corpus.py not found: set BENCH_DIR" >&2; exit 2; }
+command -v python3 >/dev/null || { echo "python3 is needed to generate the corpus" >&2; exit 2; }
+TIME=/usr/bin/time
+[ -x "$TIME" ] || { echo "GNU time (/usr/bin/time) is needed for peak RSS: apt-get install time" >&2; exit 2; }
+
+mkdir -p "$SCALE_DIR"
+CORPUS=$SCALE_DIR/c$N.s$SEED.jsonl
+if [ ! -s "$CORPUS" ]; then
+  echo "generating $N profiles -> $CORPUS" >&2
+  python3 "$BENCH_DIR/gen_corpus.py" -n "$N" --seed "$SEED" -o "$CORPUS"
+fi
+
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+echo "building release binaries" >&2
+cargo build --release --quiet --bin clustermatch --example scale
+BIN=$TARGET/release/clustermatch
+PROBE=$TARGET/release/examples/scale
+
+IDX=$SCALE_DIR/idx$N
+rm -rf "$IDX"
+echo "indexing" >&2
+$TIME -v -o "$SCALE_DIR/build$N.time" "$BIN" --no-config index --index "$IDX" --input "$CORPUS" 2>"$SCALE_DIR/build$N.log"
+echo "measuring latency and batch" >&2
+$TIME -v -o "$SCALE_DIR/query$N.time" "$PROBE" --index "$IDX" --corpus "$CORPUS" \
+  --queries "$QUERIES" --batch "$BATCH" --threads 2 >"$SCALE_DIR/probe$N.json"
+
+PEERS_OUT=$SCALE_DIR/peers$N.jsonl
+rm -f "$PEERS_OUT"
+if [ "$PEERS" != none ]; then
+  echo "running peers: $PEERS" >&2
+  python3 "$BENCH_DIR/peers.py" "$CORPUS" --out "$PEERS_OUT" --peers "$PEERS" \
+    --lat-q "$QUERIES" --batch-q "$BATCH" --tmp "$SCALE_DIR/peers-tmp" >&2 || true
+fi
+
+python3 - "$N" "$SCALE_DIR" "$IDX" "$PEERS_OUT" <<'PY'
+import json, os, re, sys
+n, d, idx, peers_out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+
+def gtime(path):
+    t = open(path).read()
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", t).group(1).split(":")
+    secs = sum(float(x) * 60 ** i for i, x in enumerate(reversed(wall)))
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", t).group(1)) / 1024
+    return secs, rss
+
+build_s, build_rss = gtime(f"{d}/build{n}.time")
+_, query_rss = gtime(f"{d}/query{n}.time")
+probe = json.load(open(f"{d}/probe{n}.json"))
+size = sum(os.path.getsize(os.path.join(idx, f)) for f in os.listdir(idx) if os.path.isfile(os.path.join(idx, f)))
+ours = {"n": n, "build_per_s": round(n / build_s), "index_mb": round(size / 2**20, 1),
+        "p50_ms": round(probe["p50_ms"], 3), "p99_ms": round(probe["p99_ms"], 3),
+        "batch_s": round(probe["batch_s"], 3), "peak_rss_mb": round(max(build_rss, query_rss)),
+        "build_rss_mb": round(build_rss), "query_rss_mb": round(query_rss)}
+peers = {}
+if os.path.exists(peers_out):
+    for line in open(peers_out):
+        p = json.loads(line)
+        if "error" in p:
+            print(f"peer {p['peer']} failed: {p['error'][-200:]}", file=sys.stderr)
+            continue
+        peers[p["peer"]] = {"build_per_s": round(p["build_per_s"]), "p50_ms": round(p["p50_ms"], 3),
+                            "p99_ms": round(p["p99_ms"], 3), "batch_s": round(p["batch_s_per_1000"], 3),
+                            "peak_rss_mb": round(p["peak_rss_mb"])}
+
+rows = [("clustermatch (full score + reasons)", ours)] + [(k, v) for k, v in peers.items()]
+hdr = f"{'engine':38s} {'build/s':>9s} {'p50 ms':>8s} {'p99 ms':>8s} {'batch s':>8s} {'RSS MB':>7s}  ratio p50 / p99 / batch (peer ÷ ours)"
+print(f"\nN = {n:,}   index {ours['index_mb']} MB   (build RSS {ours['build_rss_mb']} MB, query RSS {ours['query_rss_mb']} MB)")
+print(hdr)
+print("-" * len(hdr))
+for name, r in rows:
+    ratio = "" if r is ours else "{:.1f}x / {:.1f}x / {:.1f}x".format(
+        r["p50_ms"] / max(ours["p50_ms"], 1e-9), r["p99_ms"] / max(ours["p99_ms"], 1e-9), r["batch_s"] / max(ours["batch_s"], 1e-9))
+    print(f"{name:38s} {r['build_per_s']:>9,} {r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f} {r['batch_s']:>8.3f} {r['peak_rss_mb']:>7,}  {ratio}")
+out = {k: ours[k] for k in ("n", "build_per_s", "index_mb", "p50_ms", "p99_ms", "batch_s", "peak_rss_mb")}
+out["peers"] = {k: {"p50_ms": v["p50_ms"], "p99_ms": v["p99_ms"], "batch_s": v["batch_s"]} for k, v in peers.items()}
+print(json.dumps(out))
+PY

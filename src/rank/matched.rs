@@ -1,0 +1,145 @@
+//! The query words each kept match shares with the query, read from the index's postings:
+//! the same words as [`super::query::matched_words`] (a word counts when one of its clauses'
+//! terms occurs in the candidate field that clause targets), without re-analysing every
+//! candidate's text. One posting list per clause, walked once over the kept rows in order.
+
+use std::collections::HashMap;
+
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DocSet, Term};
+
+use super::query::TextQuery;
+use crate::index::Snapshot;
+
+/// For each row (any order), the matched query words, most informative first.
+pub(super) fn matched_words(
+    tq: &TextQuery,
+    snap: &Snapshot,
+    rows: &[u32],
+) -> tantivy::Result<Vec<Vec<String>>> {
+    let term_index: HashMap<&str, usize> = tq
+        .terms
+        .iter()
+        .enumerate()
+        .map(|(i, (t, _))| (t.as_str(), i))
+        .collect();
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|&i| rows[i]);
+    let mut hit = vec![vec![false; tq.terms.len()]; rows.len()];
+    let segs = snap.searcher.segment_readers();
+    for clause in &tq.clauses {
+        let Some(&ti) = term_index.get(clause.term.as_str()) else {
+            continue;
+        };
+        let term = Term::from_field_text(clause.field, &clause.term);
+        let mut at = 0;
+        while at < order.len() {
+            let seg_ord = snap.segment_base.partition_point(|b| *b <= rows[order[at]]) - 1;
+            let base = snap.segment_base[seg_ord];
+            let end = snap
+                .segment_base
+                .get(seg_ord + 1)
+                .copied()
+                .unwrap_or(u32::MAX);
+            let group_end = at + order[at..].partition_point(|&i| rows[i] < end);
+            let postings = segs[seg_ord]
+                .inverted_index(clause.field)?
+                .read_postings(&term, IndexRecordOption::Basic)?;
+            if let Some(mut postings) = postings {
+                for &i in &order[at..group_end] {
+                    if hit[i][ti] {
+                        continue;
+                    }
+                    let doc = rows[i] - base;
+                    let d = if postings.doc() < doc {
+                        postings.seek(doc)
+                    } else {
+                        postings.doc()
+                    };
+                    hit[i][ti] = d == doc;
+                }
+            }
+            at = group_end;
+        }
+    }
+    Ok(hit
+        .into_iter()
+        .map(|h| {
+            tq.terms
+                .iter()
+                .zip(h)
+                .filter(|(_, h)| *h)
+                .map(|((_, w), _)| w.clone())
+                .collect()
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::profile::Profile;
+    use crate::rank::query;
+    use crate::score::text::TextParams;
+    use crate::ProfileIndex;
+
+    #[test]
+    fn postings_give_the_same_words_as_reanalysing_the_text() {
+        let index = ProfileIndex::in_memory().unwrap();
+        let words = [
+            "water",
+            "membranes",
+            "treatment",
+            "batteries",
+            "hydrogen",
+            "sensors",
+            "robots",
+            "vaccines",
+            "textiles",
+            "logistics",
+        ];
+        let profiles: Vec<Profile> = (0..60)
+            .map(|i| Profile {
+                id: format!("p{i:02}"),
+                name: format!("P{i}"),
+                country: "FR".into(),
+                description: format!("{} and {}", words[i % 10], words[(i * 3) % 10]),
+                keywords: vec![words[(i * 7) % 10].into()],
+                seeking: format!("partners in {}", words[(i + 1) % 10]),
+                offering: format!("{} pilots", words[(i + 4) % 10]),
+                ..Profile::default()
+            })
+            .collect();
+        index.upsert(&profiles[..40]).unwrap();
+        index.upsert(&profiles[30..]).unwrap();
+        let snap = index.snapshot();
+        let rows: Vec<u32> = (0..snap.rows.len() as u32)
+            .filter(|&r| snap.rows[r as usize].alive)
+            .rev()
+            .collect();
+        let mut nonempty = 0;
+        for q in &profiles[..10] {
+            let sectors = crate::taxonomy::taxonomy().set_of(&q.sectors);
+            let tq = query::build(
+                &snap.searcher,
+                index.fields(),
+                q,
+                sectors,
+                true,
+                &TextParams::default(),
+            )
+            .unwrap();
+            let fast = super::matched_words(&tq, &snap, &rows).unwrap();
+            for (row, got) in rows.iter().zip(&fast) {
+                let c = index.profile_at(&snap, *row).unwrap();
+                assert_eq!(
+                    got,
+                    &query::matched_words(&tq, index.fields(), &c),
+                    "{}",
+                    c.id
+                );
+                nonempty += usize::from(!got.is_empty());
+            }
+        }
+        assert!(nonempty > 50);
+    }
+}
