@@ -270,3 +270,64 @@ pub fn tune(
         fitted,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Profile;
+
+    fn profile(id: &str, country: &str, text: &str, targets: &[&str]) -> Profile {
+        Profile {
+            id: id.into(),
+            name: id.into(),
+            country: country.into(),
+            description: text.into(),
+            target_countries: targets.iter().map(|t| t.to_string()).collect(),
+            ..Profile::default()
+        }
+    }
+
+    #[test]
+    fn select_defaults_to_the_weights_and_rejects_unknown_names() {
+        let names: Vec<&str> = select(&[]).unwrap().iter().map(|k| k.name).collect();
+        assert_eq!(names, DEFAULT_KNOBS);
+        assert_eq!(select(&["all".into()]).unwrap().len(), knobs().len());
+        let e = select(&["sector.relatd".into()]).err().unwrap();
+        assert!(e.contains("did you mean \"sector.related\""), "{e}");
+    }
+
+    #[test]
+    fn fitting_never_lowers_the_training_objective() {
+        let engine = Engine::in_memory().unwrap();
+        engine
+            .upsert(&[
+                profile("a", "FR", "membranes for water treatment", &["CN"]),
+                profile("b", "CN", "water treatment plants and membranes", &["FR"]),
+                profile("c", "CN", "electric cars and batteries", &[]),
+                profile("d", "DE", "batteries for electric cars", &["CN"]),
+                profile("e", "US", "membranes", &[]),
+            ])
+            .unwrap();
+        let pairs = vec![
+            Pair {
+                a: "a".into(),
+                b: "b".into(),
+                grade: 2,
+            },
+            Pair {
+                a: "c".into(),
+                b: "d".into(),
+                grade: 1,
+            },
+        ];
+        let ids = query_ids(&pairs);
+        let queries: Vec<&String> = ids.iter().collect();
+        let start = ScoringParams::default();
+        let before = mean_ndcg(&engine, &start, &pairs, &queries).unwrap();
+        let fit = fit(&engine, &pairs, &queries, &start, &select(&[]).unwrap(), 1).unwrap();
+        assert!(fit.train_ndcg >= before);
+        let report = tune(&engine, &pairs, &start, &select(&[]).unwrap(), 2, 1).unwrap();
+        assert_eq!(report.folds.len(), 2);
+        assert!(report.cv_tuned_ndcg >= 0.0 && report.cv_tuned_ndcg <= 1.0);
+    }
+}

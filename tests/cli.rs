@@ -432,3 +432,40 @@ fn a_second_writer_gets_a_clear_error_and_changes_nothing() {
     c.args(["show", "locked-out"]);
     assert_eq!(run(c).0, 2);
 }
+
+#[test]
+fn tune_writes_a_config_that_eval_reads() {
+    let ws = Workspace::with_fixtures();
+    let out = ws.path("tuned.toml");
+    let mut c = ws.cmd();
+    c.args(["tune", "--truth"])
+        .arg(fixtures().join("partners.csv"))
+        .args([
+            "--folds",
+            "2",
+            "--rounds",
+            "1",
+            "--params",
+            "weights.text",
+            "--out",
+        ])
+        .arg(&out);
+    let (code, stdout, err) = run(c);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("cross-validated nDCG@10"), "{stdout}");
+    let config = clustermatch::config::Config::load(&out).expect("the written config parses");
+    assert!(config.scoring.check().is_ok());
+    let mut c = ws.cmd();
+    c.arg("--config")
+        .arg(&out)
+        .args(["eval", "--truth"])
+        .arg(fixtures().join("partners.csv"));
+    assert_eq!(run(c).0, 0);
+    let mut c = ws.cmd();
+    c.args(["tune", "--truth"])
+        .arg(fixtures().join("partners.csv"))
+        .args(["--params", "weights.txt"]);
+    let (code, _, err) = run(c);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean \"weights.text\""), "{err}");
+}
