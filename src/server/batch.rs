@@ -376,7 +376,29 @@ fn read_participants(
 ) -> Result<Vec<crate::event::Participant>, ApiError> {
     let mut records: Vec<RawRecord> = Vec::with_capacity(items.len());
     let mut strings: HashSet<usize> = HashSet::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
     for (i, item) in items.into_iter().enumerate() {
+        let id = match &item {
+            serde_json::Value::String(s) => Some(s.as_str()),
+            serde_json::Value::Object(m) => m.get("id").and_then(|v| v.as_str()),
+            _ => None,
+        };
+        if let Some(id) = id {
+            if let Some(first) = seen.insert(id.trim().to_string(), i) {
+                let field = if item.is_string() {
+                    format!("participants[{i}]")
+                } else {
+                    format!("participants[{i}].id")
+                };
+                return Err(ApiError::invalid(
+                    &field,
+                    format!(
+                        "participant \"{}\" is listed twice (first at participants[{first}])",
+                        id.trim()
+                    ),
+                ));
+            }
+        }
         if let Some(id) = id_only(&item) {
             let id = id.trim();
             match engine.get(id) {
