@@ -762,6 +762,18 @@ fn batch_plans_an_event_from_stored_ids_and_inline_profiles() {
     let server = Server::start(&index, &[], &[]);
     let ids = fixture_ids(12);
     let body = small_event(&ids);
+    // The request itself matches the documented request body.
+    let mut root = server.doc["paths"]["/batch"]["post"]["requestBody"]["content"]
+        ["application/json"]["schema"]
+        .clone();
+    root["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
+    root["components"] = server.doc["components"].clone();
+    let validator = jsonschema::validator_for(&root).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&body)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
     let a = server.post("/batch", &body);
     assert_eq!(a.status, 200, "{}", a.body);
     let agenda = &a.body["agenda"];

@@ -83,7 +83,8 @@ pub enum Availability {
 }
 
 /// A participant given as a profile (validated like a line of a profile file), with its
-/// availability and meeting cap.
+/// availability and meeting cap. Its schema in the OpenAPI document is `Profile`'s with the two
+/// fields added (see [`document_inline_participant`]).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[allow(dead_code)]
 pub struct InlineParticipant {
@@ -98,6 +99,7 @@ pub struct InlineParticipant {
 
 /// A stored profile taking part, with its availability and meeting cap.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct StoredParticipant {
     /// Id of a stored profile.
@@ -106,6 +108,38 @@ pub struct StoredParticipant {
     pub availability: Option<Availability>,
     /// Cap on meetings (default: the event's).
     pub max_meetings: Option<usize>,
+}
+
+/// Writes the schema of [`InlineParticipant`] as `Profile`'s (which refuses unknown fields, so
+/// an `allOf` could never match) plus `availability` and `max_meetings` from
+/// [`StoredParticipant`]: built from the generated schemas, it cannot drift from them.
+pub(crate) fn document_inline_participant(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::Schema;
+    use utoipa::openapi::RefOr;
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    let object = |name: &str| match components.schemas.get(name) {
+        Some(RefOr::T(Schema::Object(o))) => Some(o.clone()),
+        _ => None,
+    };
+    let (Some(mut profile), Some(stored)) = (object("Profile"), object("StoredParticipant")) else {
+        return;
+    };
+    for field in ["availability", "max_meetings"] {
+        if let Some(p) = stored.properties.get(field) {
+            profile.properties.insert(field.to_string(), p.clone());
+        }
+    }
+    profile.description = Some(
+        "A participant given as a profile (validated like a line of a profile file), with its \
+         availability and meeting cap."
+            .into(),
+    );
+    components.schemas.insert(
+        "InlineParticipant".into(),
+        RefOr::T(Schema::Object(profile)),
+    );
 }
 
 /// One participant: the id of a stored profile, a stored profile with availability and cap,

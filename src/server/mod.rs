@@ -133,7 +133,7 @@ pub fn check_bind(addr: SocketAddr, has_token: bool) -> crate::Result<()> {
 
 /// The router and the OpenAPI document, both built from the handlers' attributes.
 fn parts(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
-    let (router, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(routes::health))
         .routes(routes!(routes::sectors))
         .routes(routes!(routes::match_partners))
@@ -142,6 +142,7 @@ fn parts(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(batch::batch))
         .with_state(state)
         .split_for_parts();
+    batch::document_inline_participant(&mut doc);
     (router, doc)
 }
 
