@@ -553,6 +553,26 @@ fn check_requests(
 }
 
 /// Every participant's meetings in slot order, participants by id.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use clustermatch::event::{plan, EventShape, Participant, PlanOptions};
+/// use clustermatch::server::batch::by_participant;
+/// use clustermatch::Profile;
+/// let p = |id: &str, text: &str| Participant {
+///     profile: Profile { id: id.into(), name: id.into(), country: "FR".into(),
+///                        description: text.into(), ..Profile::default() },
+///     availability: None,
+///     max_meetings: None,
+/// };
+/// let people = [p("a", "wastewater membranes"), p("b", "membranes for wastewater")];
+/// let shape = EventShape::parse_flags(&["09:00-10:00/20m".into()], &[], Some(1))?;
+/// let agenda = plan(&people, &[], &shape, &PlanOptions::default())?;
+/// let views = by_participant(&agenda);
+/// assert_eq!(views.len(), 2);
+/// assert_eq!(views[0].meetings.len(), agenda.meetings.len());
+/// # Ok(()) }
+/// ```
 pub fn by_participant(agenda: &Agenda) -> Vec<ParticipantAgenda> {
     let mut of: HashMap<&str, Vec<AgendaEntry>> = agenda
         .participants
