@@ -12,7 +12,9 @@
 //! 4. writes need the bearer token when one is set, reads do not; a public address without a
 //!    token is refused;
 //! 5. reads keep being answered during writes, never with a half-written state;
-//! 6. SIGTERM finishes the request in flight, then the server exits 0.
+//! 6. SIGTERM finishes the request in flight, then the server exits 0;
+//! 7. `POST /batch` plans an event from stored ids and inline profiles: the agenda keeps every
+//!    rule, equals the CLI's `agenda.json`, and bad shapes, ids and requests get located 4xx.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -300,6 +302,7 @@ fn every_endpoint_answers_with_the_documented_shape() {
         "/match",
         "/profiles",
         "/profiles/{id}",
+        "/batch",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -707,4 +710,357 @@ fn sigterm_finishes_the_request_in_flight_then_exits() {
         again.get("/health").body["profiles"].as_u64().unwrap(),
         before + 4000
     );
+}
+
+/// The first `n` fixture ids.
+fn fixture_ids(n: usize) -> Vec<String> {
+    std::fs::read_to_string(fixtures())
+        .unwrap()
+        .lines()
+        .take(n)
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+/// A small event: stored profiles by id (one with availability and a cap), two inline
+/// profiles, a requested pair and a pair kept apart.
+fn small_event(ids: &[String]) -> Value {
+    let mut participants: Vec<Value> = ids.iter().map(|id| json!(id)).collect();
+    participants[1] = json!({"id": ids[1], "availability": [1, 2, 3], "max_meetings": 2});
+    participants.push(json!({
+        "id": "delta-nl", "name": "Delta cluster", "country": "NL",
+        "sectors": ["environmental_industries"], "target_countries": ["CN"],
+        "description": "flood protection, delta technology, wastewater and water management",
+        "availability": "1-4", "max_meetings": 3
+    }));
+    participants.push(json!({
+        "id": "biomass-cn", "name": "Biomass China", "country": "CN",
+        "sectors": ["environmental_industries"], "target_countries": ["DE", "FR"],
+        "description": "biomass boilers, agricultural residues and bioenergy plants"
+    }));
+    json!({
+        "participants": participants,
+        "requests": [
+            {"a": ids[0], "b": ids[2], "type": "meet", "priority": 2},
+            {"a": ids[0], "b": ids[1], "type": "apart", "note": "already partners"}
+        ],
+        "event": {"name": "Test event", "date": "2026-03-12",
+                  "slots": ["09:00-10:40/20m", "14:00-15:00/20m"], "breaks": ["09:40-10:00"],
+                  "tables": 3, "min_score": 0.1, "max_meetings": 4}
+    })
+}
+
+#[test]
+fn batch_plans_an_event_from_stored_ids_and_inline_profiles() {
+    let dir = fixture_index();
+    let index = dir.path().join("index");
+    let server = Server::start(&index, &[], &[]);
+    let ids = fixture_ids(12);
+    let body = small_event(&ids);
+    // The request itself matches the documented request body.
+    let mut root = server.doc["paths"]["/batch"]["post"]["requestBody"]["content"]
+        ["application/json"]["schema"]
+        .clone();
+    root["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
+    root["components"] = server.doc["components"].clone();
+    let validator = jsonschema::validator_for(&root).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&body)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let a = server.post("/batch", &body);
+    assert_eq!(a.status, 200, "{}", a.body);
+    let agenda = &a.body["agenda"];
+    let slots = agenda["slots"].as_array().unwrap();
+    assert_eq!(slots.len(), 7, "{slots:?}");
+    assert_eq!(slots[2]["start"], "10:00", "the break moves the third slot");
+    assert_eq!(agenda["participants"].as_array().unwrap().len(), 14);
+    let meetings = agenda["meetings"].as_array().unwrap();
+    assert!(meetings.len() >= 10, "{}", meetings.len());
+
+    // The rules hold: one meeting per participant per slot, at most `tables` per slot,
+    // availability and caps respected, the pair kept apart never meets.
+    let mut busy = BTreeSet::new();
+    let mut per_slot = std::collections::BTreeMap::<u64, BTreeSet<u64>>::new();
+    let mut count = std::collections::BTreeMap::<String, usize>::new();
+    for m in meetings {
+        let (slot, table) = (m["slot"].as_u64().unwrap(), m["table"].as_u64().unwrap());
+        assert!((1..=3).contains(&table), "{m}");
+        assert!(
+            per_slot.entry(slot).or_default().insert(table),
+            "table used twice: {m}"
+        );
+        for side in ["a", "b"] {
+            let id = m[side].as_str().unwrap().to_string();
+            assert!(busy.insert((id.clone(), slot)), "{id} twice in slot {slot}");
+            *count.entry(id).or_default() += 1;
+        }
+        let pair = (m["a"].as_str().unwrap(), m["b"].as_str().unwrap());
+        assert!(
+            pair != (ids[0].as_str(), ids[1].as_str())
+                && pair != (ids[1].as_str(), ids[0].as_str()),
+            "kept apart but scheduled: {m}"
+        );
+        if pair.0 == ids[1] || pair.1 == ids[1] {
+            assert!(slot <= 3, "outside availability: {m}");
+        }
+        if pair.0 == "delta-nl" || pair.1 == "delta-nl" {
+            assert!(slot <= 4, "outside availability: {m}");
+        }
+    }
+    assert!(per_slot.values().all(|t| t.len() <= 3));
+    assert!(count.get(&ids[1]).copied().unwrap_or(0) <= 2);
+    assert!(count.get("delta-nl").copied().unwrap_or(0) <= 3);
+    assert!(count.values().all(|&c| c <= 4), "{count:?}");
+    assert!(count.contains_key("biomass-cn") || count.contains_key("delta-nl"));
+    let requested = meetings.iter().any(|m| {
+        let pair = [m["a"].as_str().unwrap(), m["b"].as_str().unwrap()];
+        pair.contains(&ids[0].as_str()) && pair.contains(&ids[2].as_str())
+    });
+    assert!(requested, "the requested pair meets");
+    let apart = agenda["unscheduled"].as_array().unwrap().iter().find(|u| {
+        let pair = [u["a"].as_str().unwrap(), u["b"].as_str().unwrap()];
+        pair.contains(&ids[0].as_str()) && pair.contains(&ids[1].as_str())
+    });
+    if let Some(u) = apart {
+        assert_eq!(u["reason"], "kept_apart");
+    }
+
+    // Total, bound and their ratio.
+    let stats = &agenda["stats"];
+    let total: f64 = meetings.iter().map(|m| m["score"].as_f64().unwrap()).sum();
+    let (t, b) = (
+        stats["total_score"].as_f64().unwrap(),
+        stats["upper_bound"].as_f64().unwrap(),
+    );
+    assert!((t - total).abs() < 1e-3, "{t} vs {total}");
+    assert!(t <= b + 1e-6 && b > 0.0, "{t} > {b}");
+    assert!((stats["ratio"].as_f64().unwrap() - t / b).abs() < 1e-9);
+
+    // Per-participant agendas list each meeting once for each side, in slot order.
+    let by = a.body["by_participant"].as_array().unwrap();
+    assert_eq!(by.len(), 14);
+    let entries: usize = by
+        .iter()
+        .map(|p| p["meetings"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(entries, meetings.len() * 2);
+    for p in by {
+        let slots: Vec<u64> = p["meetings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["slot"].as_u64().unwrap())
+            .collect();
+        assert!(slots.windows(2).all(|w| w[0] < w[1]), "{p}");
+    }
+
+    // The same event through the CLI gives the same agenda (timings aside).
+    let files = tempfile::tempdir().unwrap();
+    let mut lines = String::new();
+    for p in body["participants"].as_array().unwrap() {
+        let row = match p {
+            Value::String(id) => json!({"id": id}),
+            other => other.clone(),
+        };
+        lines.push_str(&format!("{row}\n"));
+    }
+    std::fs::write(files.path().join("participants.jsonl"), lines).unwrap();
+    let mut requests = String::new();
+    for r in body["requests"].as_array().unwrap() {
+        requests.push_str(&format!("{r}\n"));
+    }
+    std::fs::write(files.path().join("requests.jsonl"), requests).unwrap();
+    let out = files.path().join("out");
+    let cli = Command::new(BIN)
+        .args(["--no-config", "--index"])
+        .arg(&index)
+        .arg("batch")
+        .arg("--participants")
+        .arg(files.path().join("participants.jsonl"))
+        .arg("--requests")
+        .arg(files.path().join("requests.jsonl"))
+        .args([
+            "--slots",
+            "09:00-10:40/20m,14:00-15:00/20m",
+            "--break",
+            "09:40-10:00",
+        ])
+        .args(["--tables", "3", "--min-score", "0.1", "--max-meetings", "4"])
+        .args([
+            "--date",
+            "2026-03-12",
+            "--name",
+            "Test event",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let mut from_cli: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("agenda.json")).unwrap()).unwrap();
+    let mut from_http = agenda.clone();
+    // Timings differ, and the bound's last bits may (summation order); the rest is equal.
+    for key in ["upper_bound", "ratio"] {
+        let (h, c) = (&from_http["stats"][key], &from_cli["stats"][key]);
+        let (h, c) = (h.as_f64().unwrap(), c.as_f64().unwrap());
+        assert!(
+            (h - c).abs() <= 1e-9 * c.abs().max(1.0),
+            "stats.{key}: {h} vs {c}"
+        );
+    }
+    for key in ["seconds", "upper_bound", "ratio"] {
+        from_cli["stats"][key] = Value::Null;
+        from_http["stats"][key] = Value::Null;
+    }
+    assert_eq!(from_http, from_cli);
+
+    // Against the whole index, recommendations may name organisations not at the event.
+    let mut wide = body.clone();
+    wide["against_index"] = json!(true);
+    let a = server.post("/batch", &wide);
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.body["agenda"]["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["at_event"] == false));
+}
+
+#[test]
+fn batch_errors_name_the_field() {
+    let dir = fixture_index();
+    let server = Server::start(
+        &dir.path().join("index"),
+        &[],
+        &["--max-participants", "20"],
+    );
+    let ids = fixture_ids(12);
+    let event = small_event(&ids);
+    let with = |path: &[&str], value: Value| {
+        let mut body = event.clone();
+        let mut at = &mut body;
+        for p in path {
+            at = match p.parse::<usize>() {
+                Ok(i) => &mut at[i],
+                Err(_) => &mut at[*p],
+            };
+        }
+        *at = value;
+        server.post("/batch", &body)
+    };
+
+    let a = with(&["event", "slots", "1"], json!("14:00-15:00"));
+    assert_eq!(
+        (a.status, error_of(&a)),
+        (400, ("invalid_request", Some("event.slots[1]"))),
+        "{}",
+        a.body
+    );
+    let a = with(&["event", "slots", "1"], json!("09:30-11:00/20m"));
+    assert_eq!(
+        error_of(&a),
+        ("invalid_request", Some("event.slots")),
+        "{}",
+        a.body
+    );
+    let a = with(&["event", "breaks", "0"], json!("9-10"));
+    assert_eq!(error_of(&a), ("invalid_request", Some("event.breaks[0]")));
+    let a = with(&["event", "tables"], json!(0));
+    assert_eq!(error_of(&a), ("invalid_request", Some("event.tables")));
+    let a = with(&["event", "min_score"], json!(3));
+    assert_eq!(error_of(&a), ("invalid_request", Some("event.min_score")));
+    let a = with(&["event", "slots"], json!([]));
+    assert_eq!(error_of(&a), ("invalid_request", Some("event.slots")));
+    let a = with(&["event", "tabels"], json!(3));
+    assert_eq!(
+        (a.status, error_of(&a)),
+        (400, ("unknown_field", Some("event.tabels")))
+    );
+    assert_eq!(a.body["error"]["suggestion"], "tables");
+
+    // Participants: unknown stored id, bad availability, invalid inline profile, duplicates.
+    let mut typo = ids[3].clone();
+    typo.pop();
+    let a = with(&["participants", "3"], json!(typo));
+    assert_eq!(
+        (a.status, error_of(&a)),
+        (404, ("unknown_id", Some("participants[3]"))),
+        "{}",
+        a.body
+    );
+    assert_eq!(a.body["error"]["suggestion"], ids[3].as_str());
+    let a = with(
+        &["participants", "3"],
+        json!({"id": typo, "max_meetings": 1}),
+    );
+    assert_eq!(error_of(&a), ("unknown_id", Some("participants[3].id")));
+    let a = with(&["participants", "1", "availability"], json!([1, 30]));
+    assert_eq!(
+        (a.status, error_of(&a)),
+        (
+            422,
+            ("invalid_profile", Some("participants[1].availability"))
+        ),
+        "{}",
+        a.body
+    );
+    let a = with(&["participants", "12", "country"], json!("Nederland"));
+    assert_eq!(a.status, 422, "{}", a.body);
+    assert_eq!(error_of(&a).1, Some("participants[12].country"));
+    let a = with(&["participants", "12", "sectorz"], json!(["water"]));
+    assert_eq!(
+        error_of(&a).1,
+        Some("participants[12].sectorz"),
+        "{}",
+        a.body
+    );
+    let a = with(&["participants", "4"], json!(ids[0]));
+    assert_eq!(error_of(&a), ("invalid_request", Some("participants[4]")));
+    let a = with(&["participants", "4"], json!(7));
+    assert_eq!(error_of(&a), ("invalid_request", Some("participants[4]")));
+    let many: Vec<Value> = fixture_ids(21).into_iter().map(Value::String).collect();
+    let a = with(&["participants"], json!(many));
+    assert_eq!(
+        (a.status, error_of(&a)),
+        (400, ("invalid_request", Some("participants")))
+    );
+    assert!(a.body["error"]["message"].as_str().unwrap().contains("20"));
+    let a = with(&["participants"], json!([]));
+    assert_eq!(error_of(&a), ("invalid_request", Some("participants")));
+
+    // Requests: a non-participant, a wrong type, a pair both requested and kept apart.
+    let a = with(&["requests", "1", "b"], json!("nobody-here"));
+    assert_eq!(
+        (a.status, error_of(&a)),
+        (400, ("invalid_request", Some("requests[1].b"))),
+        "{}",
+        a.body
+    );
+    let a = with(&["requests", "0", "type"], json!("meat"));
+    assert_eq!(error_of(&a), ("invalid_request", Some("requests[0].type")));
+    assert_eq!(a.body["error"]["suggestion"], "meet");
+    let a = with(&["requests", "1", "b"], json!(ids[2]));
+    assert_eq!(
+        error_of(&a),
+        ("invalid_request", Some("requests[1].type")),
+        "{}",
+        a.body
+    );
+    let a = with(&["requests", "0", "when"], json!("morning"));
+    assert_eq!(error_of(&a), ("unknown_field", Some("requests[0].when")));
+
+    assert_eq!(server.get("/health").status, 200);
 }

@@ -30,6 +30,9 @@ pub struct ServeArgs {
     /// Largest `top` a match request may ask for.
     #[arg(long, value_name = "N", default_value_t = server::MAX_TOP)]
     pub max_top: usize,
+    /// Most participants of one `POST /batch` (planning is bounded by this).
+    #[arg(long, value_name = "N", default_value_t = server::batch::MAX_PARTICIPANTS)]
+    pub max_participants: usize,
     /// Create an empty index when there is none at --index (to fill it with PUT /profiles).
     #[arg(long)]
     pub create: bool,
@@ -52,8 +55,10 @@ pub fn run(settings: &Settings, a: &ServeArgs) -> Result<()> {
         .unwrap_or_else(|| DEFAULT_ADDR.to_string());
     let addr = resolve(&addr_text)?;
     server::check_bind(addr, token.is_some())?;
-    if a.max_top == 0 || a.max_body == 0 {
-        return Err(usage("--max-top and --max-body must be above 0"));
+    if a.max_top == 0 || a.max_body == 0 || a.max_participants == 0 {
+        return Err(usage(
+            "--max-top, --max-body and --max-participants must be above 0",
+        ));
     }
     let engine = if a.create {
         Engine::open_or_create(&settings.index)?.with_params(settings.config.scoring.clone())?
@@ -65,6 +70,7 @@ pub fn run(settings: &Settings, a: &ServeArgs) -> Result<()> {
         max_body: a.max_body,
         max_top: a.max_top,
         default_top: settings.config.top.unwrap_or(10).min(a.max_top).max(1),
+        max_participants: a.max_participants,
     };
     let writes_open = options.token.is_none();
     let profiles = engine.index().len();

@@ -213,15 +213,17 @@ impl From<SessionSpec> for String {
 }
 
 /// One meeting slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Slot {
     /// 1-based slot number, in time order.
     pub number: usize,
-    /// Start time.
+    /// Start time `HH:MM`.
     #[serde(with = "clock_text")]
+    #[schema(value_type = String)]
     pub start: Clock,
-    /// End time.
+    /// End time `HH:MM`.
     #[serde(with = "clock_text")]
+    #[schema(value_type = String)]
     pub end: Clock,
 }
 
@@ -445,7 +447,7 @@ pub struct Participant {
 }
 
 /// What a request asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RequestKind {
     /// The pair asked to meet.
@@ -455,7 +457,7 @@ pub enum RequestKind {
 }
 
 /// A request about one pair of participants.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
     /// One participant id.
@@ -491,7 +493,7 @@ pub struct LockedMeeting {
 }
 
 /// One side's view of why a pair should meet.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Side {
     /// The directed score (how well the other suits this side).
     pub score: f32,
@@ -500,7 +502,7 @@ pub struct Side {
 }
 
 /// A scheduled meeting. `a` < `b` by id.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Meeting {
     /// 1-based slot number.
     pub slot: usize,
@@ -528,7 +530,7 @@ pub struct Meeting {
 }
 
 /// A recommended partner of one participant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recommendation {
     /// The participant.
     pub participant: String,
@@ -560,7 +562,7 @@ pub struct Recommendation {
 }
 
 /// Why a recommended or requested pair has no meeting.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Unscheduled {
     /// One participant.
     pub a: String,
@@ -578,7 +580,7 @@ pub struct Unscheduled {
 }
 
 /// One participant as shown in outputs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParticipantSummary {
     /// Id.
     pub id: String,
@@ -601,7 +603,7 @@ pub struct ParticipantSummary {
 }
 
 /// Event-wide figures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     /// Participants.
     pub participants: usize,
@@ -642,7 +644,7 @@ pub struct Stats {
 }
 
 /// Where the time went.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timing {
     /// Indexing participants in memory.
     pub index: f64,
@@ -655,7 +657,7 @@ pub struct Timing {
 }
 
 /// The result of planning an event: plain data, serialisable as JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Agenda {
     /// Event name.
     pub name: String,

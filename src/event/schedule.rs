@@ -79,7 +79,7 @@ pub struct Placed {
 }
 
 /// Why a pair has no meeting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UnscheduledReason {
     /// The two asked to be kept apart.

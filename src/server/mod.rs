@@ -2,7 +2,8 @@
 //! [`Engine`], and [`serve`] to run it until a shutdown signal.
 //!
 //! Endpoints: `GET /health`, `GET /sectors`, `POST /match`, `GET /profiles/{id}`,
-//! `PUT /profiles`, `DELETE /profiles/{id}`, and `GET /openapi.json` (generated from the code).
+//! `PUT /profiles`, `DELETE /profiles/{id}`, `POST /batch` (plan an event, see [`batch`]), and
+//! `GET /openapi.json` (generated from the code).
 //! Results have the same JSON shapes as the CLI's `--format json`.
 //!
 //! Behaviour:
@@ -33,6 +34,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod batch;
 mod body;
 pub mod error;
 pub mod openapi;
@@ -73,6 +75,8 @@ pub struct ServerOptions {
     pub max_top: usize,
     /// `top` of match requests that give none.
     pub default_top: usize,
+    /// Most participants of one `POST /batch`.
+    pub max_participants: usize,
 }
 
 impl Default for ServerOptions {
@@ -82,6 +86,7 @@ impl Default for ServerOptions {
             max_body: MAX_BODY,
             max_top: MAX_TOP,
             default_top: 10,
+            max_participants: batch::MAX_PARTICIPANTS,
         }
     }
 }
@@ -91,6 +96,7 @@ impl Default for ServerOptions {
 pub(crate) struct Limits {
     pub(crate) max_top: usize,
     pub(crate) default_top: usize,
+    pub(crate) max_participants: usize,
 }
 
 /// What every handler shares: the engine, the token and the limits.
@@ -99,6 +105,8 @@ pub struct AppState {
     pub(crate) engine: Arc<Engine>,
     pub(crate) token: Option<Arc<str>>,
     pub(crate) limits: Limits,
+    /// Plans running at once (`POST /batch`), at most [`batch::BATCH_CONCURRENCY`].
+    pub(crate) batch_permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// Whether the service may listen on `addr`: a non-loopback address needs a token, so that an
@@ -125,15 +133,16 @@ pub fn check_bind(addr: SocketAddr, has_token: bool) -> crate::Result<()> {
 
 /// The router and the OpenAPI document, both built from the handlers' attributes.
 fn parts(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
-    let (router, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(routes::health))
         .routes(routes!(routes::sectors))
         .routes(routes!(routes::match_partners))
         .routes(routes!(routes::put_profiles))
         .routes(routes!(routes::get_profile, routes::delete_profile))
-        // `POST /batch` goes here when the events module lands (see the note in `routes`).
+        .routes(routes!(batch::batch))
         .with_state(state)
         .split_for_parts();
+    batch::document_inline_participant(&mut doc);
     (router, doc)
 }
 
@@ -156,7 +165,9 @@ pub fn openapi_document() -> serde_json::Value {
         limits: Limits {
             max_top: MAX_TOP,
             default_top: 10,
+            max_participants: batch::MAX_PARTICIPANTS,
         },
+        batch_permits: Arc::new(tokio::sync::Semaphore::new(batch::BATCH_CONCURRENCY)),
     };
     serde_json::to_value(parts(state).1).unwrap_or_default()
 }
@@ -178,7 +189,9 @@ pub fn router(engine: Arc<Engine>, options: ServerOptions) -> Router {
         limits: Limits {
             max_top: options.max_top,
             default_top: options.default_top.clamp(1, options.max_top.max(1)),
+            max_participants: options.max_participants,
         },
+        batch_permits: Arc::new(tokio::sync::Semaphore::new(batch::BATCH_CONCURRENCY)),
     };
     let (router, doc) = parts(state);
     let doc = Arc::new(serde_json::to_value(doc).unwrap_or_default());

@@ -14,13 +14,15 @@ use super::error::{ApiError, ErrorBody, ErrorCode, Problem};
         title = "clustermatch",
         description = "Partner matchmaking for clusters, science parks and business networks: \
             rank partners for a stored profile, a given profile or free text, with the reasons \
-            for every match. Writes need `Authorization: Bearer TOKEN` when the server has a \
-            token. Every error is `{\"error\": {\"message\", \"code\", \"field\"}}`."
+            for every match, and plan an event's 1:1 meetings. Writes need \
+            `Authorization: Bearer TOKEN` when the server has a token. \
+            Every error is `{\"error\": {\"message\", \"code\", \"field\"}}`."
     ),
     components(schemas(ErrorBody, ApiError, ErrorCode, Problem)),
     modifiers(&BearerAuth),
     tags(
         (name = "match", description = "Ranking partners"),
+        (name = "events", description = "Planning an event: mutual scores and a meeting agenda"),
         (name = "profiles", description = "Reading and writing profiles"),
         (name = "service", description = "Health and reference data"),
     )

@@ -130,7 +130,7 @@ impl FromRequestParts<AppState> for WriteAuth {
 }
 
 /// Runs engine work on the blocking pool; a panic there becomes a 500, never a crash.
-async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+pub(super) async fn blocking<T, F>(f: F) -> Result<T, ApiError>
 where
     F: FnOnce() -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
@@ -309,7 +309,7 @@ fn query_profile(value: serde_json::Value) -> Result<Profile, ApiError> {
 }
 
 /// The JSON path of a diagnostic's field inside the profile at `prefix`.
-fn profile_path(d: &Diagnostic, prefix: &str) -> Option<String> {
+pub(super) fn profile_path(d: &Diagnostic, prefix: &str) -> Option<String> {
     Some(match &d.field {
         Some(f) if prefix.is_empty() => f.clone(),
         Some(f) => format!("{prefix}.{f}"),
@@ -423,7 +423,4 @@ pub async fn delete_profile(
     Ok(Json(summary))
 }
 
-// Seam for `POST /batch` (all-pairs ranking for an event): when the events module lands, add a
-// handler here in the same style (request struct with `deny_unknown_fields`, engine work in
-// `blocking`, `#[utoipa::path]` with its responses) and one `.routes(routes!(batch))` line in
-// `super::router`; the OpenAPI document picks it up from the attribute.
+// `POST /batch` (planning an event) lives in `super::batch`.
