@@ -100,6 +100,19 @@ pub(super) fn top_k<'a>(
         if raw < bar || !filters.keeps(snap, row) {
             continue;
         }
+        // A second, tighter bound once the heap is full: the exact text and sector parts (a
+        // few operations on a bit mask) with the country part at its maximum, 1; the country
+        // part (target lists) is computed only for candidates that pass it.
+        if heap.len() == k && prepared.country.is_some() {
+            let text = score::text::normalise(raw, normaliser);
+            let sector = prepared
+                .sector
+                .as_ref()
+                .map_or(0.0, |s| s.score(snap.rows[row as usize].sectors));
+            if w.text * text + w.sector * sector + w.country + SLACK < theta {
+                continue;
+            }
+        }
         let c = prepared.components_with_raw(snap, row, raw);
         let item = Scored {
             score: score::combine(&c, &params.weights),
