@@ -6,6 +6,7 @@
 //! columns; hard filters (self, exclusions, country, kind, sector) drop candidates; the combined
 //! score orders them; the top k are explained (matched terms, shared sectors, countries).
 
+mod bm25;
 mod matched;
 mod pruned;
 pub mod query;
@@ -14,7 +15,6 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashSet};
 
 use serde::{Deserialize, Serialize};
-use tantivy::query::EnableScoring;
 
 use crate::error::{Error, Result};
 use crate::index::{ProfileIndex, Snapshot};
@@ -338,17 +338,7 @@ fn score_text_dense(
     let mut raw = vec![0f32; snap.rows.len()];
     let mut top = 0f32;
     if let Some(tq) = &prepared.text {
-        let wrap = index_error(index);
-        let weight = tq
-            .query
-            .weight(EnableScoring::enabled_from_searcher(&snap.searcher))
-            .map_err(&wrap)?;
-        for (ord, seg) in snap.searcher.segment_readers().iter().enumerate() {
-            let base = snap.segment_base[ord] as usize;
-            weight
-                .for_each(seg, &mut |doc, s| raw[base + doc as usize] = s)
-                .map_err(&wrap)?;
-        }
+        bm25::accumulate(tq, snap, &mut raw).map_err(index_error(index))?;
         for (row, s) in raw.iter().enumerate() {
             if *s > top && Some(row as u32) != self_row && snap.rows[row].alive {
                 top = *s;

@@ -17,8 +17,6 @@
 
 use std::collections::BinaryHeap;
 
-use tantivy::query::EnableScoring;
-
 use super::{push_top, sorted_best, CompiledFilters, Prepared, Ranked, RawScores, Scored};
 use crate::error::Result;
 use crate::index::{ProfileIndex, Snapshot};
@@ -59,24 +57,30 @@ pub(super) fn top_k<'a>(
     let rest = w.sector + w.country;
 
     // The query's BM25, sparse and sorted by row.
-    let wrap = super::index_error(index);
-    let weight = tq
-        .query
-        .weight(EnableScoring::enabled_from_searcher(&snap.searcher))
-        .map_err(&wrap)?;
     let mut hits = take_buffer();
-    for (ord, seg) in snap.searcher.segment_readers().iter().enumerate() {
-        let base = snap.segment_base[ord];
-        weight
-            .for_each(seg, &mut |doc, s| hits.push((base + doc, s)))
-            .map_err(&wrap)?;
-    }
     let mut top = 0f32;
-    for &(row, s) in &hits {
-        if s > top && Some(row) != self_row && snap.rows[row as usize].alive {
-            top = s;
+    ACC.with(|acc| -> Result<()> {
+        let mut acc = acc.borrow_mut();
+        // All zero between queries; sized to this snapshot.
+        acc.resize(snap.rows.len(), 0.0);
+        let acc = &mut acc[..snap.rows.len()];
+        if let Err(e) = super::bm25::accumulate(tq, snap, acc) {
+            acc.fill(0.0);
+            return Err(super::index_error(index)(e));
         }
-    }
+        // Every matching document has a positive BM25 (positive idf and boost, tf >= 1).
+        for (row, s) in acc.iter_mut().enumerate() {
+            if *s != 0.0 {
+                let row = row as u32;
+                if *s > top && Some(row) != self_row && snap.rows[row as usize].alive {
+                    top = *s;
+                }
+                hits.push((row, *s));
+                *s = 0.0;
+            }
+        }
+        Ok(())
+    })?;
     let normaliser = score::text::normaliser(top, tq.ideal, params.text.floor);
     prepared.normaliser = normaliser;
 
@@ -95,6 +99,19 @@ pub(super) fn top_k<'a>(
     for &(row, raw) in &hits {
         if raw < bar || !filters.keeps(snap, row) {
             continue;
+        }
+        // A second, tighter bound once the heap is full: the exact text and sector parts (a
+        // few operations on a bit mask) with the country part at its maximum, 1; the country
+        // part (target lists) is computed only for candidates that pass it.
+        if heap.len() == k && prepared.country.is_some() {
+            let text = score::text::normalise(raw, normaliser);
+            let sector = prepared
+                .sector
+                .as_ref()
+                .map_or(0.0, |s| s.score(snap.rows[row as usize].sectors));
+            if w.text * text + w.sector * sector + w.country + SLACK < theta {
+                continue;
+            }
         }
         let c = prepared.components_with_raw(snap, row, raw);
         let item = Scored {
@@ -155,6 +172,8 @@ fn count_candidates(snap: &Snapshot, filters: &CompiledFilters) -> usize {
 }
 
 thread_local! {
+    /// A dense BM25 accumulator kept per thread between queries, all zero when not in use.
+    static ACC: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     /// A hit buffer kept per thread between queries, so that large indexes do not allocate
     /// (and fault in) a fresh one for every query.
     static HITS: std::cell::RefCell<Vec<(u32, f32)>> = const { std::cell::RefCell::new(Vec::new()) };

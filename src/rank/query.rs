@@ -15,7 +15,10 @@ use crate::profile::Profile;
 use crate::score::text::TextParams;
 use crate::taxonomy::{taxonomy, SectorSet};
 
-/// One clause of the text query: a term sent to one candidate field with a boost.
+/// One clause of the text query: a term sent to one candidate field with a boost. A term that
+/// reaches the same field from several parts of the query (the query's description and its
+/// *seeking* both meet the candidate's description) is one clause whose boost is the sum: BM25
+/// is linear in the boost, so the score is the same with one posting list walked instead of two.
 #[derive(Debug, Clone)]
 pub struct Clause {
     /// The analysed (stemmed) term.
@@ -24,13 +27,14 @@ pub struct Clause {
     pub field: Field,
     /// Boost of the clause.
     pub boost: f32,
+    /// Number of documents holding the term in that field (deleted ones included, as BM25
+    /// counts them).
+    pub doc_freq: u64,
 }
 
-/// The text side of a query, ready to run.
+/// The text side of a query, ready to run (see [`crate::rank`] for how it is scored).
 pub struct TextQuery {
-    /// The tantivy query (a union of boosted term queries).
-    pub query: Box<dyn Query>,
-    /// Its clauses.
+    /// Its clauses, at most one per (term, field).
     pub clauses: Vec<Clause>,
     /// Selected terms, most informative first, with the word as the query wrote it.
     pub terms: Vec<(String, String)>,
@@ -51,17 +55,18 @@ const QUERY_STOP_WORDS: [&str; 43] = [
 /// Words shorter than this are not used as query terms (the "r" and "d" of "R&D").
 const MIN_WORD_CHARS: usize = 2;
 
-/// The idf of a term in a field, 0 when fewer than `min_df` documents hold it.
-fn idf(searcher: &Searcher, field: Field, term: &str, min_df: u64) -> f32 {
+/// The document frequency of a term in a field and its idf, 0 when fewer than `min_df`
+/// documents hold it.
+fn idf(searcher: &Searcher, field: Field, term: &str, min_df: u64) -> (u64, f32) {
     let n = searcher.num_docs() as f32;
     let df = searcher
         .doc_freq(&Term::from_field_text(field, term))
         .unwrap_or(0);
     if df == 0 || df < min_df {
-        return 0.0;
+        return (df, 0.0);
     }
-    let df = df as f32;
-    (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+    let d = df as f32;
+    (df, (1.0 + (n - d + 0.5) / (d + 0.5)).ln())
 }
 
 /// Analysed terms of a text with their counts, and the first surface word of each.
@@ -121,11 +126,11 @@ pub fn build(
     ];
     // Informativeness of each term: sum over sources of tf * boost * idf in the target field.
     let mut weight: BTreeMap<&str, f32> = BTreeMap::new();
-    let mut idf_cache: HashMap<(Field, &str), f32> = HashMap::new();
+    let mut idf_cache: HashMap<(Field, &str), (u64, f32)> = HashMap::new();
     for (counts, targets) in &sources {
         for (term, tf) in counts {
             for (field, boost) in targets {
-                let i = *idf_cache
+                let (_, i) = *idf_cache
                     .entry((*field, term.as_str()))
                     .or_insert_with(|| idf(searcher, *field, term, min_df));
                 *weight.entry(term.as_str()).or_default() += (*tf as f32).sqrt() * boost * i;
@@ -139,38 +144,38 @@ pub fn build(
         return None;
     }
     let keep: HashSet<&str> = ranked.iter().map(|(t, _)| *t).collect();
-    let mut clauses = Vec::new();
+    let mut clauses: Vec<Clause> = Vec::new();
+    // Position of each (field, term) in `clauses`, to merge repeated ones.
+    let mut at: HashMap<(Field, &str), usize> = HashMap::new();
     let mut ideal = 0.0;
     for (counts, targets) in &sources {
         for term in counts.keys().filter(|t| keep.contains(t.as_str())) {
             for (field, boost) in targets {
-                let i = idf_cache
+                let (df, i) = idf_cache
                     .get(&(*field, term.as_str()))
                     .copied()
-                    .unwrap_or(0.0);
+                    .unwrap_or((0, 0.0));
                 if *boost <= 0.0 || i <= 0.0 {
                     continue;
                 }
                 ideal += boost * i;
-                clauses.push(Clause {
-                    term: term.clone(),
-                    field: *field,
-                    boost: *boost,
-                });
+                match at.entry((*field, term.as_str())) {
+                    std::collections::hash_map::Entry::Occupied(e) => {
+                        clauses[*e.get()].boost += boost;
+                    }
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(clauses.len());
+                        clauses.push(Clause {
+                            term: term.clone(),
+                            field: *field,
+                            boost: *boost,
+                            doc_freq: df,
+                        });
+                    }
+                }
             }
         }
     }
-    let subqueries: Vec<(Occur, Box<dyn Query>)> = clauses
-        .iter()
-        .map(|c| {
-            let tq = TermQuery::new(
-                Term::from_field_text(c.field, &c.term),
-                IndexRecordOption::WithFreqs,
-            );
-            let q: Box<dyn Query> = Box::new(BoostQuery::new(Box::new(tq), c.boost));
-            (Occur::Should, q)
-        })
-        .collect();
     let terms = ranked
         .iter()
         .map(|(t, _)| {
@@ -181,11 +186,30 @@ pub fn build(
         })
         .collect();
     Some(TextQuery {
-        query: Box::new(BooleanQuery::new(subqueries)),
         clauses,
         terms,
         ideal,
     })
+}
+
+impl TextQuery {
+    /// The same query as a tantivy query (a union of boosted term queries): the reference that
+    /// [`crate::rank`]'s term-at-a-time scoring reproduces.
+    pub fn tantivy_query(&self) -> Box<dyn Query> {
+        let subqueries: Vec<(Occur, Box<dyn Query>)> = self
+            .clauses
+            .iter()
+            .map(|c| {
+                let tq = TermQuery::new(
+                    Term::from_field_text(c.field, &c.term),
+                    IndexRecordOption::WithFreqs,
+                );
+                let q: Box<dyn Query> = Box::new(BoostQuery::new(Box::new(tq), c.boost));
+                (Occur::Should, q)
+            })
+            .collect();
+        Box::new(BooleanQuery::new(subqueries))
+    }
 }
 
 /// The vocabulary of a sector set: names, aliases and keywords from the taxonomy.
