@@ -175,8 +175,7 @@ impl<'a> ProfileCheck<'a> {
                     None
                 }
                 None => {
-                    self.first
-                        .insert(profile.id.clone(), (file, record.line));
+                    self.first.insert(profile.id.clone(), (file, record.line));
                     self.profiles += 1;
                     Some((profile, extras))
                 }
@@ -566,14 +565,12 @@ pub fn csv_each<R: BufRead>(
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let too_long_err = matches!(e.kind(), csv::ErrorKind::Io(io) if io.to_string() == TOO_LONG);
+                let too_long_err =
+                    matches!(e.kind(), csv::ErrorKind::Io(io) if io.to_string() == TOO_LONG);
                 let d = if too_long_err {
                     too_long(label, next_line, "record")
                 } else {
-                    let line = e
-                        .position()
-                        .map(|p| p.line() as usize)
-                        .unwrap_or(next_line);
+                    let line = e.position().map(|p| p.line() as usize).unwrap_or(next_line);
                     Diagnostic::new(label, format!("broken CSV: {e}")).at_line(line)
                 };
                 f(Err(d));
@@ -726,10 +723,7 @@ pub const MAX_SHEET_BYTES: u64 = 256 << 20;
 
 /// Parses the first sheet of a spreadsheet held in memory (`.xlsx`, `.xlsb`, `.xls`, `.ods`).
 pub fn sheet_records(label: &str, bytes: &[u8]) -> Result<Vec<RawRecord>> {
-    collect(
-        |f| sheet_each(label, bytes, f),
-        label,
-    )
+    collect(|f| sheet_each(label, bytes, f), label)
 }
 
 /// Streams the rows of the first sheet of a spreadsheet to `f` (see [`each_record`]). Rows are
@@ -763,8 +757,7 @@ pub fn sheet_each<R: Read>(
     let cant = |e: &dyn std::fmt::Display| bad(format!("cannot read sheet \"{first}\": {e}"));
     // Sparse cells by row: xlsx and xlsb are read cell by cell, because calamine's dense range
     // would allocate rows x columns cells for one far-away cell.
-    let mut rows: BTreeMap<u32, Vec<(u32, std::result::Result<String, String>)>> =
-        BTreeMap::new();
+    let mut rows: BTreeMap<u32, Vec<(u32, std::result::Result<String, String>)>> = BTreeMap::new();
     let mut add = |(r, c): (u32, u32), text: std::result::Result<String, String>| {
         if !matches!(&text, Ok(t) if t.is_empty()) {
             rows.entry(r).or_default().push((c, text));

@@ -3,6 +3,7 @@
 
 mod args;
 mod commands;
+mod index_cmd;
 
 use std::io::Write;
 

@@ -27,6 +27,71 @@ pub use snapshot::Snapshot;
 /// Memory budget of the index writer.
 const WRITER_MEMORY: usize = 100_000_000;
 
+/// Profiles turned into documents at a time by [`ProfileIndex::write_stream`].
+const SINK_BATCH: usize = 2048;
+
+/// Receives the profiles of a [`ProfileIndex::write_stream`] and adds them to the writer in
+/// batches (documents built in parallel). Nothing is visible until the whole stream is committed.
+pub struct ProfileSink<'a> {
+    index: &'a ProfileIndex,
+    writer: &'a IndexWriter<TantivyDocument>,
+    before: &'a Snapshot,
+    seen: std::collections::HashSet<String>,
+    batch: Vec<Profile>,
+    summary: WriteSummary,
+}
+
+impl ProfileSink<'_> {
+    /// Adds one profile (replacing a stored one with the same id).
+    pub fn add(&mut self, profile: Profile) -> Result<()> {
+        self.batch.push(profile);
+        if self.batch.len() >= SINK_BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Adds a slice of profiles.
+    pub fn add_all(&mut self, profiles: &[Profile]) -> Result<()> {
+        self.flush()?;
+        for chunk in profiles.chunks(SINK_BATCH) {
+            self.add_chunk(chunk)?;
+        }
+        Ok(())
+    }
+
+    /// Profiles added so far.
+    pub fn added(&self) -> usize {
+        self.summary.added + self.summary.replaced + self.batch.len()
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let batch = std::mem::take(&mut self.batch);
+        self.add_chunk(&batch)?;
+        self.batch = batch;
+        self.batch.clear();
+        Ok(())
+    }
+
+    fn add_chunk(&mut self, profiles: &[Profile]) -> Result<()> {
+        use rayon::prelude::*;
+        let index = self.index;
+        let docs: Vec<TantivyDocument> = profiles.par_iter().map(|p| index.document(p)).collect();
+        for (p, doc) in profiles.iter().zip(docs) {
+            let existed = self.before.by_id.contains_key(&p.id) || !self.seen.insert(p.id.clone());
+            if existed {
+                self.summary.replaced += 1;
+            } else {
+                self.summary.added += 1;
+            }
+            self.writer
+                .delete_term(Term::from_field_text(index.fields.id, &p.id));
+            self.writer.add_document(doc).map_err(|e| index.wrap(e))?;
+        }
+        Ok(())
+    }
+}
+
 /// A handle on a profile index. `Send + Sync`: share it across threads behind an `Arc`.
 pub struct ProfileIndex {
     path: Option<PathBuf>,
@@ -211,6 +276,38 @@ impl ProfileIndex {
     /// Upserts profiles and deletes ids in one commit, all or nothing: an unknown id to delete
     /// is an error and nothing changes.
     pub fn write(&self, profiles: &[Profile], delete: &[String]) -> Result<WriteSummary> {
+        self.write_stream(delete, |sink| sink.add_all(profiles))
+    }
+
+    /// Upserts a stream of profiles and deletes ids in ONE commit, with memory bounded by a
+    /// batch of profiles (plus the ids seen): `feed` hands profiles to the [`ProfileSink`] one
+    /// at a time, they are turned into documents in batches and given to the writer. If `feed`
+    /// (or the writer) fails, nothing is committed and the index keeps its previous state.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use clustermatch::{Profile, ProfileIndex};
+    /// let index = ProfileIndex::in_memory()?;
+    /// let summary = index.write_stream(&[], |sink| {
+    ///     for i in 0..3 {
+    ///         let id = format!("p{i}");
+    ///         sink.add(Profile { id: id.clone(), name: id, country: "FR".into(), ..Profile::default() })?;
+    ///     }
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(summary.added, 3);
+    /// let failed = index.write_stream(&[], |sink| {
+    ///     sink.add(Profile { id: "x".into(), name: "X".into(), country: "FR".into(), ..Profile::default() })?;
+    ///     Err(clustermatch::Error::Usage("stop".into()))
+    /// });
+    /// assert!(failed.is_err());
+    /// assert_eq!(index.len(), 3);
+    /// # Ok(()) }
+    /// ```
+    pub fn write_stream<F>(&self, delete: &[String], feed: F) -> Result<WriteSummary>
+    where
+        F: FnOnce(&mut ProfileSink<'_>) -> Result<()>,
+    {
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
         let before = self.snapshot();
         for id in delete {
@@ -218,28 +315,28 @@ impl ProfileIndex {
                 return Err(self.unknown_id(&before, id));
             }
         }
-        let docs: Vec<TantivyDocument> = {
-            use rayon::prelude::*;
-            profiles.par_iter().map(|p| self.document(p)).collect()
-        };
         let writer = self.writer()?;
-        let mut summary = WriteSummary {
-            deleted: delete.len(),
-            ..Default::default()
+        let mut sink = ProfileSink {
+            index: self,
+            writer: &writer,
+            before: &before,
+            seen: std::collections::HashSet::new(),
+            batch: Vec::with_capacity(SINK_BATCH),
+            summary: WriteSummary {
+                deleted: delete.len(),
+                ..Default::default()
+            },
         };
         for id in delete {
             writer.delete_term(Term::from_field_text(self.fields.id, id));
         }
-        let mut seen = std::collections::HashSet::new();
-        for (p, doc) in profiles.iter().zip(docs) {
-            let existed = before.by_id.contains_key(&p.id) || !seen.insert(p.id.as_str());
-            if existed {
-                summary.replaced += 1;
-            } else {
-                summary.added += 1;
-            }
-            writer.delete_term(Term::from_field_text(self.fields.id, &p.id));
-            writer.add_document(doc).map_err(|e| self.wrap(e))?;
+        let fed = feed(&mut sink).and_then(|()| sink.flush());
+        let mut summary = std::mem::take(&mut sink.summary);
+        drop(sink);
+        if let Err(e) = fed {
+            // Dropping the writer without a commit discards every document added.
+            drop(writer);
+            return Err(e);
         }
         self.commit(writer, &mut summary)?;
         Ok(summary)
