@@ -685,7 +685,10 @@ fn excel_number(f: f64) -> String {
     RawValue::Number(f).as_text().unwrap_or_default()
 }
 
-fn cell_text(cell: &calamine::DataRef<'_>) -> std::result::Result<String, String> {
+/// The text of a cell, or the spreadsheet error it holds (`#DIV/0!`...).
+type CellText = std::result::Result<String, String>;
+
+fn cell_text(cell: &calamine::DataRef<'_>) -> CellText {
     use calamine::DataRef;
     Ok(match cell {
         DataRef::Empty => String::new(),
@@ -700,7 +703,7 @@ fn cell_text(cell: &calamine::DataRef<'_>) -> std::result::Result<String, String
     })
 }
 
-fn data_text(cell: &calamine::Data) -> std::result::Result<String, String> {
+fn data_text(cell: &calamine::Data) -> CellText {
     use calamine::Data;
     Ok(match cell {
         Data::Empty => String::new(),
@@ -757,8 +760,8 @@ pub fn sheet_each<R: Read>(
     let cant = |e: &dyn std::fmt::Display| bad(format!("cannot read sheet \"{first}\": {e}"));
     // Sparse cells by row: xlsx and xlsb are read cell by cell, because calamine's dense range
     // would allocate rows x columns cells for one far-away cell.
-    let mut rows: BTreeMap<u32, Vec<(u32, std::result::Result<String, String>)>> = BTreeMap::new();
-    let mut add = |(r, c): (u32, u32), text: std::result::Result<String, String>| {
+    let mut rows: BTreeMap<u32, Vec<(u32, CellText)>> = BTreeMap::new();
+    let mut add = |(r, c): (u32, u32), text: CellText| {
         if !matches!(&text, Ok(t) if t.is_empty()) {
             rows.entry(r).or_default().push((c, text));
         }

@@ -27,6 +27,24 @@ pub use snapshot::Snapshot;
 /// Memory budget of the index writer.
 const WRITER_MEMORY: usize = 100_000_000;
 
+/// Whether a tantivy error comes from a full disk (ENOSPC or a quota), wherever tantivy wrapped
+/// the I/O error.
+fn is_disk_full(e: &TantivyError) -> bool {
+    use std::io::ErrorKind;
+    let full = |io: &std::io::Error| {
+        matches!(io.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
+            || io.raw_os_error() == Some(28)
+    };
+    match e {
+        TantivyError::IoError(io) => full(io),
+        // Some paths only keep the message of the I/O error.
+        other => {
+            let text = other.to_string();
+            text.contains("os error 28") || text.contains("No space left on device")
+        }
+    }
+}
+
 /// Profiles turned into documents at a time by [`ProfileIndex::write_stream`].
 const SINK_BATCH: usize = 2048;
 
@@ -198,6 +216,7 @@ impl ProfileIndex {
             TantivyError::LockFailure(LockError::LockBusy, _) => {
                 Error::Locked { path: self.label() }
             }
+            source if is_disk_full(&source) => Error::DiskFull { path: self.label() },
             source => Error::Index {
                 path: self.label(),
                 source,
@@ -315,7 +334,9 @@ impl ProfileIndex {
                 return Err(self.unknown_id(&before, id));
             }
         }
-        let writer = self.writer()?;
+        let mut writer = self.writer()?;
+        // Files left by a run that was killed or failed (a full disk) go first.
+        let _ = writer.garbage_collect_files().wait();
         let mut sink = ProfileSink {
             index: self,
             writer: &writer,
@@ -333,12 +354,14 @@ impl ProfileIndex {
         let fed = feed(&mut sink).and_then(|()| sink.flush());
         let mut summary = std::mem::take(&mut sink.summary);
         drop(sink);
-        if let Err(e) = fed {
-            // Dropping the writer without a commit discards every document added.
-            drop(writer);
+        let committed = fed.and_then(|()| writer.commit().map_err(|e| self.wrap(e)));
+        if let Err(e) = committed {
+            // Nothing was committed: drop what was written and remove its files.
+            let _ = writer.rollback();
+            let _ = writer.garbage_collect_files().wait();
             return Err(e);
         }
-        self.commit(writer, &mut summary)?;
+        self.merge(writer, &mut summary)?;
         Ok(summary)
     }
 
@@ -359,20 +382,31 @@ impl ProfileIndex {
         self.write(&[], ids)
     }
 
-    fn commit(
+    fn merge(
         &self,
         mut writer: IndexWriter<TantivyDocument>,
         summary: &mut WriteSummary,
     ) -> Result<()> {
-        writer.commit().map_err(|e| self.wrap(e))?;
-        let segments = self
-            .index
-            .searchable_segment_ids()
-            .map_err(|e| self.wrap(e))?;
-        if segments.len() > 1 {
-            writer.merge(&segments).wait().map_err(|e| self.wrap(e))?;
+        // The commit is the all-or-nothing point. Merging the segments afterwards only speeds up
+        // reads: if it fails (a full disk, say), the committed index stays valid with more
+        // segments and the merge debris is collected.
+        let merged = self.index.searchable_segment_ids().and_then(|segments| {
+            if segments.len() > 1 {
+                writer.merge(&segments).wait().map(|_| ())
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = merged {
+            tracing::warn!(
+                "index {}: merging segments failed after the commit: {e}",
+                self.label().display()
+            );
+            let _ = writer.garbage_collect_files().wait();
         }
-        writer.wait_merging_threads().map_err(|e| self.wrap(e))?;
+        if let Err(e) = writer.wait_merging_threads() {
+            tracing::warn!("index {}: {e}", self.label().display());
+        }
         self.reload()?;
         summary.total = self.len();
         Ok(())
