@@ -13,4 +13,4 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 cargo build --release --bin clustermatch
 export CLUSTERMATCH_BIN="$CARGO_TARGET_DIR/release/clustermatch"
 export CRASH_RUNS=${RUNS:-200} CRASH_PROFILES=${PROFILES:-20000} CRASH_SEED=${SEED:-1}
-cargo test --release --test crash -- --ignored --nocapture --test-threads 1 kill_campaign_long disk_full_20m
+cargo test --test crash -- --ignored --nocapture --test-threads 1 kill_campaign_long disk_full_20m
