@@ -113,7 +113,9 @@ fn readers_in_another_process_see_one_committed_state_during_writes() {
     let mut reads = 0;
     for _ in 0..12 {
         let mut c = ws.cmd();
-        c.args(["match", "--id", "org0001", "--top", "40", "--format", "json"]);
+        c.args([
+            "match", "--id", "org0001", "--top", "40", "--format", "json",
+        ]);
         let (code, out, err) = run(c);
         assert_eq!(code, 0, "a reader failed during writes: {err}");
         let v = versions(&out);
@@ -131,7 +133,10 @@ fn readers_in_another_process_see_one_committed_state_during_writes() {
     }
     stop.store(true, Ordering::Relaxed);
     let versions_written = writer.join().expect("writer");
-    assert!(versions_written >= 2, "the writer must have committed during the reads");
+    assert!(
+        versions_written >= 2,
+        "the writer must have committed during the reads"
+    );
     assert_eq!(reads, 12);
     let idx = ProfileIndex::open(&dir).expect("open");
     assert_eq!(idx.len(), n);

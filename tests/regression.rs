@@ -53,7 +53,10 @@ fn a_line_without_end_is_bounded() {
     let data = vec![b'x'; input::MAX_RECORD_BYTES * 2 + 10];
     let e = messages(jsonl_records("f.jsonl", &data[..]).expect_err("too long"));
     assert_eq!(e.len(), 1, "{e:?}");
-    assert!(e[0].starts_with("f.jsonl:1: line longer than 1 MiB"), "{e:?}");
+    assert!(
+        e[0].starts_with("f.jsonl:1: line longer than 1 MiB"),
+        "{e:?}"
+    );
 }
 
 /// An unclosed quote made the CSV reader buffer the rest of the file as one field.
