@@ -99,11 +99,12 @@ impl ProfileSink<'_> {
             let existed = self.before.by_id.contains_key(&p.id) || !self.seen.insert(p.id.clone());
             if existed {
                 self.summary.replaced += 1;
+                self.writer
+                    .delete_term(Term::from_field_text(index.fields.id, &p.id));
             } else {
+                // A new id has nothing to replace: no delete operation to keep until the commit.
                 self.summary.added += 1;
             }
-            self.writer
-                .delete_term(Term::from_field_text(index.fields.id, &p.id));
             self.writer.add_document(doc).map_err(|e| index.wrap(e))?;
         }
         Ok(())
