@@ -325,5 +325,5 @@ fn a_full_disk_gives_a_clear_error_and_keeps_the_previous_state() {
 #[test]
 #[ignore]
 fn disk_full_20m() {
-    disk_full("20m", 2_000, 120_000);
+    disk_full("20m", 2_000, 400_000);
 }
