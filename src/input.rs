@@ -721,37 +721,13 @@ fn data_text(cell: &calamine::Data) -> CellText {
 /// and notes).
 pub const MAX_SHEET_COLUMNS: u32 = 1024;
 
-/// The largest spreadsheet file read, in bytes (256 MiB); bigger tables should come as CSV.
-pub const MAX_SHEET_BYTES: u64 = 256 << 20;
+/// Cells of a sheet, sparse by row (see [`sheet_each`]).
+type SheetCells = BTreeMap<u32, Vec<(u32, CellText)>>;
 
-/// Parses the first sheet of a spreadsheet held in memory (`.xlsx`, `.xlsb`, `.xls`, `.ods`).
-pub fn sheet_records(label: &str, bytes: &[u8]) -> Result<Vec<RawRecord>> {
-    collect(|f| sheet_each(label, bytes, f), label)
-}
-
-/// Streams the rows of the first sheet of a spreadsheet to `f` (see [`each_record`]). Rows are
-/// numbered as in the spreadsheet program; the first non-empty row names the columns.
-pub fn sheet_each<R: Read>(
-    label: &str,
-    reader: R,
-    f: &mut dyn FnMut(RecordItem) -> bool,
-) -> Result<()> {
+/// The first sheet's name and its non-empty cells by row.
+fn sheet_cells(label: &str, bytes: Vec<u8>) -> Result<(String, SheetCells)> {
     use calamine::{open_workbook_auto_from_rs, Reader, Sheets};
     let bad = |msg: String| Error::input(Diagnostic::new(label, msg));
-    let mut bytes = Vec::new();
-    reader
-        .take(MAX_SHEET_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|source| Error::Io {
-            path: label.into(),
-            source,
-        })?;
-    if bytes.len() as u64 > MAX_SHEET_BYTES {
-        return Err(bad(format!(
-            "spreadsheet larger than {} MiB: export it as CSV",
-            MAX_SHEET_BYTES >> 20
-        )));
-    }
     let mut book = open_workbook_auto_from_rs(std::io::Cursor::new(bytes))
         .map_err(|e| bad(format!("cannot read spreadsheet: {e}")))?;
     let Some(first) = book.sheet_names().first().cloned() else {
@@ -760,7 +736,7 @@ pub fn sheet_each<R: Read>(
     let cant = |e: &dyn std::fmt::Display| bad(format!("cannot read sheet \"{first}\": {e}"));
     // Sparse cells by row: xlsx and xlsb are read cell by cell, because calamine's dense range
     // would allocate rows x columns cells for one far-away cell.
-    let mut rows: BTreeMap<u32, Vec<(u32, CellText)>> = BTreeMap::new();
+    let mut rows = SheetCells::new();
     let mut add = |(r, c): (u32, u32), text: CellText| {
         if !matches!(&text, Ok(t) if t.is_empty()) {
             rows.entry(r).or_default().push((c, text));
@@ -783,10 +759,57 @@ pub fn sheet_each<R: Read>(
             let range = book.worksheet_range(&first).map_err(|e| cant(&e))?;
             for (r, c, cell) in range.used_cells() {
                 let (r0, c0) = range.start().unwrap_or((0, 0));
-                add((r0 + r as u32, c0 + c as u32), data_text(cell));
+                add(
+                    (r0.saturating_add(r as u32), c0.saturating_add(c as u32)),
+                    data_text(cell),
+                );
             }
         }
     }
+    Ok((first, rows))
+}
+
+/// The largest spreadsheet file read, in bytes (256 MiB); bigger tables should come as CSV.
+pub const MAX_SHEET_BYTES: u64 = 256 << 20;
+
+/// Parses the first sheet of a spreadsheet held in memory (`.xlsx`, `.xlsb`, `.xls`, `.ods`).
+pub fn sheet_records(label: &str, bytes: &[u8]) -> Result<Vec<RawRecord>> {
+    collect(|f| sheet_each(label, bytes, f), label)
+}
+
+/// Streams the rows of the first sheet of a spreadsheet to `f` (see [`each_record`]). Rows are
+/// numbered as in the spreadsheet program; the first non-empty row names the columns.
+pub fn sheet_each<R: Read>(
+    label: &str,
+    reader: R,
+    f: &mut dyn FnMut(RecordItem) -> bool,
+) -> Result<()> {
+    let bad = |msg: String| Error::input(Diagnostic::new(label, msg));
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_SHEET_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| Error::Io {
+            path: label.into(),
+            source,
+        })?;
+    if bytes.len() as u64 > MAX_SHEET_BYTES {
+        return Err(bad(format!(
+            "spreadsheet larger than {} MiB: export it as CSV",
+            MAX_SHEET_BYTES >> 20
+        )));
+    }
+    // calamine has panicked on malformed files (an overflow on a long cell reference, found by
+    // fuzzing); such a file is an unreadable spreadsheet, not a crash.
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sheet_cells(label, bytes)));
+    let (first, rows) = match read {
+        Ok(result) => result?,
+        Err(_) => {
+            return Err(bad(
+                "cannot read spreadsheet: the file is malformed".to_string()
+            ))
+        }
+    };
     let mut header: Option<Vec<String>> = None;
     for (r, mut cells) in rows {
         let line = r as usize + 1;

@@ -84,3 +84,24 @@ fn broken_spreadsheets_are_errors() {
         assert!(e.to_string().contains("cannot read spreadsheet"), "{e}");
     }
 }
+
+/// Found by `fuzz/run.sh` (target `xlsx`): a cell reference with a long run of letters overflows
+/// calamine's column arithmetic (`col * 26`, calamine 0.38 `xlsx/mod.rs`), a panic in builds
+/// with overflow checks. The file is now an unreadable spreadsheet, not a crash.
+#[test]
+fn calamine_overflow_on_a_long_cell_reference_is_an_error() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/regression/calamine_ref_overflow.xlsx");
+    let bytes = std::fs::read(&path).expect("fixture");
+    match sheet_records("f.xlsx", &bytes) {
+        Ok(records) => {
+            let _ = validate_records("f.xlsx", &records, &[]);
+        }
+        Err(e) => assert!(e.to_string().contains("f.xlsx: cannot read"), "{e}"),
+    }
+    // Through the file reader and the CLI's path too.
+    let e = input::read_profiles(&path).map(|p| p.len());
+    if let Err(e) = e {
+        assert!(e.to_string().contains("calamine_ref_overflow.xlsx"), "{e}");
+    }
+}
