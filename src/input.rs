@@ -233,8 +233,7 @@ pub fn read_records(path: &Path) -> Result<Vec<RawRecord>> {
 
 /// Like [`read_records`], with the CSV delimiter given (`None`: detected from the header).
 pub fn read_records_with(path: &Path, delimiter: Option<u8>) -> Result<Vec<RawRecord>> {
-    let label = path.display().to_string();
-    collect(|f| each_record(path, delimiter, f).map(|_| ()), &label)
+    collect(|f| each_record(path, delimiter, f).map(|_| ()))
 }
 
 /// The format of a path, or a located error naming the extensions understood.
@@ -292,9 +291,9 @@ pub type RecordItem = std::result::Result<RawRecord, Diagnostic>;
 /// file in memory.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
 
+/// Collects a record stream: the records, or every problem found (up to a cap).
 fn collect(
     each: impl FnOnce(&mut dyn FnMut(RecordItem) -> bool) -> Result<()>,
-    _label: &str,
 ) -> Result<Vec<RawRecord>> {
     let mut records = Vec::new();
     let mut errors = Vec::new();
@@ -362,7 +361,7 @@ fn too_long(label: &str, line: usize, what: &str) -> Diagnostic {
 
 /// Parses JSONL from a reader: one object a line, blank lines skipped, a leading BOM ignored.
 pub fn jsonl_records<R: BufRead>(label: &str, reader: R) -> Result<Vec<RawRecord>> {
-    collect(|f| jsonl_each(label, reader, f), label)
+    collect(|f| jsonl_each(label, reader, f))
 }
 
 /// Streams JSONL records from a reader to `f` (see [`each_record`]).
@@ -501,7 +500,7 @@ pub fn csv_records<R: BufRead>(
     reader: R,
     delimiter: Option<u8>,
 ) -> Result<Vec<RawRecord>> {
-    collect(|f| csv_each(label, reader, delimiter, f), label)
+    collect(|f| csv_each(label, reader, delimiter, f))
 }
 
 /// A reader that fails once more than [`MAX_RECORD_BYTES`] (plus the CSV reader's buffer) are
@@ -774,7 +773,7 @@ pub const MAX_SHEET_BYTES: u64 = 256 << 20;
 
 /// Parses the first sheet of a spreadsheet held in memory (`.xlsx`, `.xlsb`, `.xls`, `.ods`).
 pub fn sheet_records(label: &str, bytes: &[u8]) -> Result<Vec<RawRecord>> {
-    collect(|f| sheet_each(label, bytes, f), label)
+    collect(|f| sheet_each(label, bytes, f))
 }
 
 /// Streams the rows of the first sheet of a spreadsheet to `f` (see [`each_record`]). Rows are
