@@ -231,7 +231,7 @@ fn kill_campaign(runs: usize, base: usize, upsert: usize, seed: u64) -> Campaign
             continue;
         }
         // Every tenth kill: the killed index still takes writes (no stale lock, no debris).
-        if report.runs % 10 == 0 {
+        if report.runs.is_multiple_of(10) {
             let out = index_cmd(&bin, &dir, &small).output().expect("run");
             assert!(
                 out.status.success(),
