@@ -10,7 +10,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
-cargo build --release --bin clustermatch
-export CLUSTERMATCH_BIN="$CARGO_TARGET_DIR/release/clustermatch"
+if [ -z "${CLUSTERMATCH_BIN:-}" ]; then
+  # A private copy: in a target dir shared with other checkouts, another build can replace
+  # release/clustermatch while the campaign runs.
+  cargo build --release --bin clustermatch
+  BIN_DIR=$(mktemp -d)
+  trap 'rm -rf "$BIN_DIR"' EXIT
+  cp "$CARGO_TARGET_DIR/release/clustermatch" "$BIN_DIR/clustermatch"
+  export CLUSTERMATCH_BIN="$BIN_DIR/clustermatch"
+fi
 export CRASH_RUNS=${RUNS:-200} CRASH_PROFILES=${PROFILES:-20000} CRASH_SEED=${SEED:-1}
 cargo test --test crash -- --ignored --nocapture --test-threads 1 kill_campaign_long disk_full_20m
