@@ -12,6 +12,8 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 N=${N:-700000}
 WORK=${WORK:-/tmp/cm-big}
 BIN=${CLUSTERMATCH_BIN:-$CARGO_TARGET_DIR/release/clustermatch}
+# In a target dir shared with other checkouts another build can replace the binary: give
+# CLUSTERMATCH_BIN a private copy there.
 [ -n "${CLUSTERMATCH_BIN:-}" ] || cargo build --release --bin clustermatch
 mkdir -p "$WORK"
 trap 'rm -rf "$WORK"' EXIT
