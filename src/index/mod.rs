@@ -225,6 +225,28 @@ impl ProfileIndex {
         }
     }
 
+    /// Whether the index's disk has no room for 1 MiB more (probed by writing it).
+    fn disk_is_full(&self) -> bool {
+        use std::io::Write;
+        let Some(dir) = &self.path else {
+            return false;
+        };
+        let probe = dir.join(".clustermatch-space-probe");
+        let full = std::fs::File::create(&probe)
+            .and_then(|mut f| {
+                f.write_all(&vec![0u8; 1 << 20])?;
+                f.sync_all()
+            })
+            .is_err_and(|e| {
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                ) || e.raw_os_error() == Some(28)
+            });
+        let _ = std::fs::remove_file(&probe);
+        full
+    }
+
     /// The fields of the schema.
     pub fn fields(&self) -> &Fields {
         &self.fields
@@ -357,6 +379,13 @@ impl ProfileIndex {
         drop(sink);
         let committed = fed.and_then(|()| writer.commit().map_err(|e| self.wrap(e)));
         if let Err(e) = committed {
+            // A worker thread that hit a full disk only reports "index writer was killed".
+            let e = match e {
+                Error::Index { .. } if self.disk_is_full() => {
+                    Error::DiskFull { path: self.label() }
+                }
+                e => e,
+            };
             // Nothing was committed: drop what was written and remove its files.
             let _ = writer.rollback();
             let _ = writer.garbage_collect_files().wait();
