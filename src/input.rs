@@ -316,11 +316,21 @@ fn utf8_line<'b>(
     line: usize,
     bytes: &'b [u8],
 ) -> std::result::Result<&'b str, Diagnostic> {
+    utf8_in(label, line, bytes, "line")
+}
+
+/// Text of a line or cell, or a located error naming the byte (`what`: "line" or "cell").
+fn utf8_in<'b>(
+    label: &str,
+    line: usize,
+    bytes: &'b [u8],
+    what: &str,
+) -> std::result::Result<&'b str, Diagnostic> {
     std::str::from_utf8(bytes).map_err(|e| {
         Diagnostic::new(
             label,
             format!(
-                "not valid UTF-8 at byte {} of the line (Latin-1 or Windows-1252?); save the file as UTF-8",
+                "not valid UTF-8 at byte {} of the {what} (Latin-1 or Windows-1252?); save the file as UTF-8",
                 e.valid_up_to() + 1
             ),
         )
@@ -584,10 +594,15 @@ pub fn csv_each<R: BufRead>(
         next_line = csv.position().line() as usize;
         let mut cells = Vec::with_capacity(row.len());
         let mut bad = None;
-        for cell in row.iter() {
-            match utf8_line(label, line, cell) {
+        for (i, cell) in row.iter().enumerate() {
+            match utf8_in(label, line, cell, "cell") {
                 Ok(s) => cells.push(s.to_string()),
-                Err(d) => {
+                Err(mut d) => {
+                    d.field = header
+                        .as_ref()
+                        .and_then(|h| h.get(i))
+                        .filter(|n| !n.is_empty())
+                        .cloned();
                     bad = Some(d);
                     break;
                 }
