@@ -134,6 +134,12 @@ pub enum Error {
         /// The index directory.
         path: PathBuf,
     },
+    /// The disk filled up while the index was written; nothing was committed.
+    #[error("index {}: no space left on the device; nothing was stored and the index keeps its previous state (free some space and run again)", path.display())]
+    DiskFull {
+        /// The index directory.
+        path: PathBuf,
+    },
     /// There is no index at the given place.
     #[error("no index at {}: build one with `clustermatch index --input FILE`", path.display())]
     NoIndex {

@@ -103,6 +103,9 @@ pub struct IndexArgs {
     /// Ids to delete; repeatable.
     #[arg(long, value_name = "ID")]
     pub delete: Vec<String>,
+    /// CSV delimiter: `,`, `;`, `tab` or any one character [default: detected from the header].
+    #[arg(long, value_name = "CHAR", value_parser = super::index_cmd::parse_delimiter)]
+    pub delimiter: Option<u8>,
 }
 
 /// `match` arguments.

@@ -1,7 +1,6 @@
 //! One function per command, over the library. Settings are resolved here: flags >
 //! `CLUSTERMATCH_*` environment (merged by clap) > config file > defaults.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -9,9 +8,9 @@ use anyhow::{Context, Result};
 
 use clustermatch::config::{self, Config};
 use clustermatch::output::{self, Format};
-use clustermatch::{eval, input, Engine, Filters, Kind, MatchOptions, Profile, TextQuery};
+use clustermatch::{eval, input, Engine, Filters, Kind, MatchOptions, TextQuery};
 
-use super::args::{Cli, Command, EvalArgs, FormatArg, IndexArgs, MatchArgs, SectorsArgs, TuneArgs};
+use super::args::{Cli, Command, EvalArgs, FormatArg, MatchArgs, SectorsArgs, TuneArgs};
 
 /// A usage error found by the CLI itself (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +66,7 @@ impl Settings {
 
     /// Opens the engine for writing: creates the index when there is none (the default index is
     /// first seeded from the fixtures, as for every first command).
-    fn engine_for_write(&self) -> Result<Engine> {
+    pub(super) fn engine_for_write(&self) -> Result<Engine> {
         if !clustermatch::ProfileIndex::exists(&self.index) && self.index_is_default {
             self.build_from_fixtures()?;
         }
@@ -100,7 +99,7 @@ impl Settings {
 pub fn run(cli: Cli) -> Result<()> {
     let settings = Settings::resolve(&cli)?;
     match &cli.command {
-        Command::Index(a) => index(&settings, a),
+        Command::Index(a) => super::index_cmd::index(&settings, a),
         Command::Match(a) => match_cmd(&settings, a),
         Command::Show(a) => {
             let p = settings.engine()?.get(&a.id)?;
@@ -118,72 +117,6 @@ pub fn run(cli: Cli) -> Result<()> {
             print!("{}", c.to_toml());
             Ok(())
         }
-    }
-}
-
-fn index(settings: &Settings, a: &IndexArgs) -> Result<()> {
-    if a.input.is_empty() && a.delete.is_empty() {
-        return Err(usage(
-            "nothing to do: give --input FILE to upsert profiles or --delete ID to remove one",
-        ));
-    }
-    let profiles = read_all(&a.input)?;
-    let engine = settings.engine_for_write()?;
-    let s = engine.index().write(&profiles, &a.delete)?;
-    eprintln!(
-        "indexed {} profiles ({} new, {} replaced), deleted {}; {} now holds {} profiles",
-        s.added + s.replaced,
-        s.added,
-        s.replaced,
-        s.deleted,
-        settings.index.display(),
-        s.total
-    );
-    Ok(())
-}
-
-/// Reads every file, reporting the errors of all of them; an id given twice across files is an
-/// error too.
-fn read_all(files: &[PathBuf]) -> Result<Vec<Profile>> {
-    let mut all: Vec<Profile> = Vec::new();
-    let mut errors = Vec::new();
-    let mut first: HashMap<String, (String, usize)> = HashMap::new();
-    for f in files {
-        match input::read_profiles_with(f, &[]) {
-            Ok(ps) => {
-                for p in ps {
-                    let here = (f.display().to_string(), p.line);
-                    if let Some((file, line)) = first.get(&p.profile.id) {
-                        errors.push(
-                            clustermatch::Diagnostic::new(
-                                &here.0,
-                                format!("id \"{}\" is also given in {file}:{line}", p.profile.id),
-                            )
-                            .at_line(here.1)
-                            .in_field("id"),
-                        );
-                    } else {
-                        first.insert(p.profile.id.clone(), here);
-                    }
-                    all.push(p.profile);
-                }
-            }
-            Err(clustermatch::Error::Input(e)) => errors.extend(e.diagnostics),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    if errors.is_empty() {
-        Ok(all)
-    } else {
-        let n = errors.len();
-        let e = clustermatch::Error::Input(clustermatch::error::InputErrors::new(errors));
-        let what = if n == 1 { "1 problem" } else { "problems" };
-        let what = if n == 1 {
-            what.to_string()
-        } else {
-            format!("{n} {what}")
-        };
-        Err(anyhow::Error::from(e).context(format!("{what} found; nothing was stored")))
     }
 }
 

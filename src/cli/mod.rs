@@ -5,6 +5,7 @@ mod args;
 mod batch;
 mod commands;
 mod serve;
+mod index_cmd;
 
 use std::io::Write;
 

@@ -27,14 +27,95 @@ pub use snapshot::Snapshot;
 /// Memory budget of the index writer.
 const WRITER_MEMORY: usize = 100_000_000;
 
-/// Profiles turned into documents at a time during a write.
-const DOC_CHUNK: usize = 8192;
+/// Whether a tantivy error comes from a full disk (ENOSPC or a quota), wherever tantivy wrapped
+/// the I/O error.
+fn is_disk_full(e: &TantivyError) -> bool {
+    use std::io::ErrorKind;
+    let full = |io: &std::io::Error| {
+        matches!(io.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
+            || io.raw_os_error() == Some(28)
+    };
+    match e {
+        TantivyError::IoError(io) => full(io),
+        // Some paths only keep the message of the I/O error.
+        other => {
+            let text = other.to_string();
+            text.contains("os error 28") || text.contains("No space left on device")
+        }
+    }
+}
 
 /// Indexes up to this many documents are merged into one segment after each write.
 const FORCE_MERGE_MAX_DOCS: u64 = 50_000;
 
 /// Beyond this many segments, a write merges them all whatever the size.
 const MAX_SEGMENTS: usize = 16;
+
+/// Profiles turned into documents at a time by [`ProfileIndex::write_stream`].
+const SINK_BATCH: usize = 2048;
+
+/// Receives the profiles of a [`ProfileIndex::write_stream`] and adds them to the writer in
+/// batches (documents built in parallel). Nothing is visible until the whole stream is committed.
+pub struct ProfileSink<'a> {
+    index: &'a ProfileIndex,
+    writer: &'a IndexWriter<TantivyDocument>,
+    before: &'a Snapshot,
+    seen: std::collections::HashSet<String>,
+    batch: Vec<Profile>,
+    summary: WriteSummary,
+}
+
+impl ProfileSink<'_> {
+    /// Adds one profile (replacing a stored one with the same id).
+    pub fn add(&mut self, profile: Profile) -> Result<()> {
+        self.batch.push(profile);
+        if self.batch.len() >= SINK_BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Adds a slice of profiles.
+    pub fn add_all(&mut self, profiles: &[Profile]) -> Result<()> {
+        self.flush()?;
+        for chunk in profiles.chunks(SINK_BATCH) {
+            self.add_chunk(chunk)?;
+        }
+        Ok(())
+    }
+
+    /// Profiles added so far.
+    pub fn added(&self) -> usize {
+        self.summary.added + self.summary.replaced + self.batch.len()
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let batch = std::mem::take(&mut self.batch);
+        self.add_chunk(&batch)?;
+        self.batch = batch;
+        self.batch.clear();
+        Ok(())
+    }
+
+    fn add_chunk(&mut self, profiles: &[Profile]) -> Result<()> {
+        use rayon::prelude::*;
+        let index = self.index;
+        let docs: Vec<TantivyDocument> = profiles.par_iter().map(|p| index.document(p)).collect();
+        for (p, doc) in profiles.iter().zip(docs) {
+            let existed = self.before.by_id.contains_key(&p.id) || !self.seen.insert(p.id.clone());
+            if existed {
+                self.summary.replaced += 1;
+                self.writer
+                    .delete_term(Term::from_field_text(index.fields.id, &p.id));
+            } else {
+                // A new id has nothing to replace: no delete operation to keep until the commit.
+                self.summary.added += 1;
+            }
+            self.writer.add_document(doc).map_err(|e| index.wrap(e))?;
+        }
+        Ok(())
+    }
+}
 
 /// A handle on a profile index. `Send + Sync`: share it across threads behind an `Arc`.
 pub struct ProfileIndex {
@@ -142,11 +223,34 @@ impl ProfileIndex {
             TantivyError::LockFailure(LockError::LockBusy, _) => {
                 Error::Locked { path: self.label() }
             }
+            source if is_disk_full(&source) => Error::DiskFull { path: self.label() },
             source => Error::Index {
                 path: self.label(),
                 source,
             },
         }
+    }
+
+    /// Whether the index's disk has no room for 1 MiB more (probed by writing it).
+    fn disk_is_full(&self) -> bool {
+        use std::io::Write;
+        let Some(dir) = &self.path else {
+            return false;
+        };
+        let probe = dir.join(".clustermatch-space-probe");
+        let full = std::fs::File::create(&probe)
+            .and_then(|mut f| {
+                f.write_all(&vec![0u8; 1 << 20])?;
+                f.sync_all()
+            })
+            .is_err_and(|e| {
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                ) || e.raw_os_error() == Some(28)
+            });
+        let _ = std::fs::remove_file(&probe);
+        full
     }
 
     /// The fields of the schema.
@@ -220,6 +324,38 @@ impl ProfileIndex {
     /// Upserts profiles and deletes ids in one commit, all or nothing: an unknown id to delete
     /// is an error and nothing changes.
     pub fn write(&self, profiles: &[Profile], delete: &[String]) -> Result<WriteSummary> {
+        self.write_stream(delete, |sink| sink.add_all(profiles))
+    }
+
+    /// Upserts a stream of profiles and deletes ids in ONE commit, with memory bounded by a
+    /// batch of profiles (plus the ids seen): `feed` hands profiles to the [`ProfileSink`] one
+    /// at a time, they are turned into documents in batches and given to the writer. If `feed`
+    /// (or the writer) fails, nothing is committed and the index keeps its previous state.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use clustermatch::{Profile, ProfileIndex};
+    /// let index = ProfileIndex::in_memory()?;
+    /// let summary = index.write_stream(&[], |sink| {
+    ///     for i in 0..3 {
+    ///         let id = format!("p{i}");
+    ///         sink.add(Profile { id: id.clone(), name: id, country: "FR".into(), ..Profile::default() })?;
+    ///     }
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(summary.added, 3);
+    /// let failed = index.write_stream(&[], |sink| {
+    ///     sink.add(Profile { id: "x".into(), name: "X".into(), country: "FR".into(), ..Profile::default() })?;
+    ///     Err(clustermatch::Error::Usage("stop".into()))
+    /// });
+    /// assert!(failed.is_err());
+    /// assert_eq!(index.len(), 3);
+    /// # Ok(()) }
+    /// ```
+    pub fn write_stream<F>(&self, delete: &[String], feed: F) -> Result<WriteSummary>
+    where
+        F: FnOnce(&mut ProfileSink<'_>) -> Result<()>,
+    {
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
         let before = self.snapshot();
         for id in delete {
@@ -227,35 +363,41 @@ impl ProfileIndex {
                 return Err(self.unknown_id(&before, id));
             }
         }
-        let writer = self.writer()?;
-        let mut summary = WriteSummary {
-            deleted: delete.len(),
-            ..Default::default()
+        let mut writer = self.writer()?;
+        // Files left by a run that was killed or failed (a full disk) go first.
+        let _ = writer.garbage_collect_files().wait();
+        let mut sink = ProfileSink {
+            index: self,
+            writer: &writer,
+            before: &before,
+            seen: std::collections::HashSet::new(),
+            batch: Vec::with_capacity(SINK_BATCH),
+            summary: WriteSummary {
+                deleted: delete.len(),
+                ..Default::default()
+            },
         };
         for id in delete {
             writer.delete_term(Term::from_field_text(self.fields.id, id));
         }
-        let mut seen = std::collections::HashSet::new();
-        // Documents are made in parallel, a chunk at a time, so that memory stays bounded.
-        for chunk in profiles.chunks(DOC_CHUNK) {
-            let docs: Vec<TantivyDocument> = {
-                use rayon::prelude::*;
-                chunk.par_iter().map(|p| self.document(p)).collect()
-            };
-            for (p, doc) in chunk.iter().zip(docs) {
-                let existed = before.by_id.contains_key(&p.id) || !seen.insert(p.id.as_str());
-                if existed {
-                    summary.replaced += 1;
-                    // Only a replacement needs a delete: it removes the documents added
-                    // before it, in an earlier commit or earlier in this one.
-                    writer.delete_term(Term::from_field_text(self.fields.id, &p.id));
-                } else {
-                    summary.added += 1;
+        let fed = feed(&mut sink).and_then(|()| sink.flush());
+        let mut summary = std::mem::take(&mut sink.summary);
+        drop(sink);
+        let committed = fed.and_then(|()| writer.commit().map_err(|e| self.wrap(e)));
+        if let Err(e) = committed {
+            // A worker thread that hit a full disk only reports "index writer was killed".
+            let e = match e {
+                Error::Index { .. } if self.disk_is_full() => {
+                    Error::DiskFull { path: self.label() }
                 }
-                writer.add_document(doc).map_err(|e| self.wrap(e))?;
-            }
+                e => e,
+            };
+            // Nothing was committed: drop what was written and remove its files.
+            let _ = writer.rollback();
+            let _ = writer.garbage_collect_files().wait();
+            return Err(e);
         }
-        self.commit(writer, &mut summary)?;
+        self.merge(writer, &mut summary)?;
         Ok(summary)
     }
 
@@ -276,29 +418,36 @@ impl ProfileIndex {
         self.write(&[], ids)
     }
 
-    fn commit(
+    fn merge(
         &self,
         mut writer: IndexWriter<TantivyDocument>,
         summary: &mut WriteSummary,
     ) -> Result<()> {
-        writer.commit().map_err(|e| self.wrap(e))?;
-        let segments = self
-            .index
-            .searchable_segment_ids()
-            .map_err(|e| self.wrap(e))?;
-        // Merging small indexes into one segment is cheap and keeps them compact; large
-        // indexes are left to tantivy's log merge policy (a forced merge rewrites everything).
-        let docs: u64 = self
-            .index
-            .searchable_segment_metas()
-            .map_err(|e| self.wrap(e))?
-            .iter()
-            .map(|m| u64::from(m.max_doc()))
-            .sum();
-        if segments.len() > 1 && (docs <= FORCE_MERGE_MAX_DOCS || segments.len() > MAX_SEGMENTS) {
-            writer.merge(&segments).wait().map_err(|e| self.wrap(e))?;
+        // The commit is the all-or-nothing point. Merging the segments afterwards only speeds up
+        // reads: if it fails (a full disk, say), the committed index stays valid with more
+        // segments and the merge debris is collected.
+        // Small indexes are merged into one segment (cheap, compact); large ones are left to
+        // tantivy's log merge policy unless segments pile up (a forced merge rewrites everything).
+        let merged = self.index.searchable_segment_metas().and_then(|metas| {
+            let docs: u64 = metas.iter().map(|m| u64::from(m.max_doc())).sum();
+            let segments: Vec<_> = metas.iter().map(|m| m.id()).collect();
+            if segments.len() > 1 && (docs <= FORCE_MERGE_MAX_DOCS || segments.len() > MAX_SEGMENTS)
+            {
+                writer.merge(&segments).wait().map(|_| ())
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = merged {
+            tracing::warn!(
+                "index {}: merging segments failed after the commit: {e}",
+                self.label().display()
+            );
+            let _ = writer.garbage_collect_files().wait();
         }
-        writer.wait_merging_threads().map_err(|e| self.wrap(e))?;
+        if let Err(e) = writer.wait_merging_threads() {
+            tracing::warn!("index {}: {e}", self.label().display());
+        }
         self.reload()?;
         summary.total = self.len();
         Ok(())

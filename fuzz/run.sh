@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Reruns the fuzz campaigns of clustermatch's parsers of outside data, each target for SECONDS
+# (default 180) from its committed seeds and corpus, and prints executions and coverage.
+#
+#   fuzz/run.sh            # every target, 3 minutes each
+#   fuzz/run.sh 600 csv    # one target, 10 minutes
+#
+# Needs cargo-fuzz (`cargo install cargo-fuzz`). cargo-fuzz wants nightly; on the stable
+# toolchain RUSTC_BOOTSTRAP=1 unlocks the -Z flags it passes. Built without a sanitizer (`-s none`:
+# the code is safe Rust, and it runs several times faster) but with debug assertions (`-a`), so
+# integer overflows panic. libFuzzer limits: 2 GB RSS, 10 s a run.
+set -euo pipefail
+cd "$(dirname "$0")"
+SECONDS_EACH=${1:-180}
+shift || true
+TARGETS=${*:-"jsonl csv xlsx sheet_xml config"}
+export RUSTC_BOOTSTRAP=1
+cargo fuzz build -s none -a
+mkdir -p logs
+for t in $TARGETS; do
+  mkdir -p "corpus/$t"
+  cargo fuzz run -s none -a "$t" "corpus/$t" "seeds/$t" -- \
+    -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 \
+    -max_len=65536 -print_final_stats=1 >"logs/$t.log" 2>&1 || {
+      echo "$t: FAILED, see fuzz/logs/$t.log and fuzz/artifacts/$t/"; tail -30 "logs/$t.log"; exit 1; }
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "logs/$t.log" | grep -o '[0-9]*$')
+  last=$(grep -E '^#[0-9]+' "logs/$t.log" | tail -1)
+  cov=$(echo "$last" | grep -o 'cov: [0-9]*' || true)
+  ft=$(echo "$last" | grep -o 'ft: [0-9]*' || true)
+  corp=$(echo "$last" | grep -o 'corp: [0-9]*/[0-9]*[a-zA-Z]*' || true)
+  echo "$t: ${execs} executions, ${cov}, ${ft}, ${corp} in ${SECONDS_EACH}s"
+done
