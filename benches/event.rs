@@ -2,7 +2,7 @@
 //! corpus of `/work/shared/bench/gen_corpus.py`, with random availability, caps and requests
 //! (`benches/gen_event.py`, seeded). The data is generated on first use into
 //! `$CM_BENCH_DIR` (default `/tmp/cm-events-bench`). 15,000 participants are measured with the
-//! CLI instead (see docs/events.md): one run takes long enough that criterion's sampling adds
+//! CLI instead (see README, "Events"): one run takes long enough that criterion's sampling adds
 //! nothing.
 //!
 //! ```text

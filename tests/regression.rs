@@ -1,5 +1,5 @@
 //! Regression tests for crashes, hangs and unbounded allocations found by fuzzing and by the
-//! reliability campaigns (see docs/reliability.md). Each test names what used to go wrong.
+//! reliability campaigns (see README, "Reliability"). Each test names what used to go wrong.
 
 use clustermatch::input::{self, csv_records, jsonl_records, sheet_records, validate_records};
 use clustermatch::Error;

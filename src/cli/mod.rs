@@ -4,8 +4,8 @@
 mod args;
 mod batch;
 mod commands;
-mod serve;
 mod index_cmd;
+mod serve;
 
 use std::io::Write;
 
