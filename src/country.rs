@@ -56,6 +56,17 @@ pub fn suggest(value: &str) -> Option<String> {
     }
 }
 
+/// Parses a country given in a request (`what` names the option), or a usage error naming the
+/// option, the value and the nearest valid code.
+pub fn parse_option(what: &str, value: &str) -> crate::error::Result<String> {
+    parse(value).ok_or_else(|| {
+        let hint = suggest(value)
+            .map(|s| format!("; did you mean \"{s}\"?"))
+            .unwrap_or_default();
+        crate::error::Error::Usage(format!("{what}: unknown country \"{value}\"{hint}"))
+    })
+}
+
 /// Whether an alpha-2 code is an EU member state.
 pub fn is_eu(alpha2: &str) -> bool {
     EU27.contains(&alpha2)

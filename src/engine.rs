@@ -258,12 +258,7 @@ impl Engine {
 
     fn text_profile(&self, query: &TextQuery) -> Result<Profile> {
         let country = match &query.country {
-            Some(c) if !c.trim().is_empty() => crate::country::parse(c).ok_or_else(|| {
-                let hint = crate::country::suggest(c)
-                    .map(|s| format!("; did you mean \"{s}\"?"))
-                    .unwrap_or_default();
-                Error::Usage(format!("country: unknown country \"{c}\"{hint}"))
-            })?,
+            Some(c) if !c.trim().is_empty() => crate::country::parse_option("country", c)?,
             _ => String::new(),
         };
         let mut targets = Vec::new();
@@ -271,13 +266,7 @@ impl Engine {
             if t.eq_ignore_ascii_case(crate::country::EU_GROUP) {
                 targets.extend(crate::country::EU27.iter().map(|c| c.to_string()));
             } else {
-                let c = crate::country::parse(t).ok_or_else(|| {
-                    let hint = crate::country::suggest(t)
-                        .map(|s| format!("; did you mean \"{s}\"?"))
-                        .unwrap_or_default();
-                    Error::Usage(format!("target: unknown country \"{t}\"{hint}"))
-                })?;
-                targets.push(c);
+                targets.push(crate::country::parse_option("target", t)?);
             }
         }
         targets.dedup();

@@ -152,12 +152,7 @@ impl CompiledFilters {
         } else {
             let mut set = HashSet::new();
             for c in &f.countries {
-                let code = crate::country::parse(c).ok_or_else(|| {
-                    let hint = crate::country::suggest(c)
-                        .map(|s| format!("; did you mean \"{s}\"?"))
-                        .unwrap_or_default();
-                    Error::Usage(format!("filter country: unknown country \"{c}\"{hint}"))
-                })?;
+                let code = crate::country::parse_option("filter country", c)?;
                 set.extend(crate::country::code_number(&code));
             }
             Some(set)
