@@ -84,6 +84,9 @@ pub struct Fields {
     pub seeking: Field,
     /// The whole profile as JSON (stored only).
     pub profile: Field,
+    /// Display name, as a fast string column (so ranked lists need not read the store);
+    /// `None` in indexes built before it existed.
+    pub name: Option<Field>,
     /// Sector mask (bit i = taxonomy sector i; [`INFERRED_BIT`] when inferred).
     pub sectors: Field,
     /// Country number ([`country::code_number`]).
@@ -109,6 +112,7 @@ impl Fields {
             offering: b.add_text_field("offering", text.clone()),
             seeking: b.add_text_field("seeking", text),
             profile: b.add_text_field("profile", STORED),
+            name: Some(b.add_text_field("name", FAST)),
             sectors: b.add_u64_field("sectors", FAST),
             country: b.add_u64_field("country", FAST | INDEXED),
             kind: b.add_u64_field("kind", FAST),
@@ -125,6 +129,7 @@ impl Fields {
             offering: schema.get_field("offering")?,
             seeking: schema.get_field("seeking")?,
             profile: schema.get_field("profile")?,
+            name: schema.get_field("name").ok(),
             sectors: schema.get_field("sectors")?,
             country: schema.get_field("country")?,
             kind: schema.get_field("kind")?,
@@ -147,6 +152,9 @@ impl Fields {
         doc.add_text(self.seeking, &p.seeking);
         let json = serde_json::to_string(p).unwrap_or_default();
         doc.add_text(self.profile, json);
+        if let Some(name) = self.name {
+            doc.add_text(name, &p.name);
+        }
         let mask = sectors.0 | if inferred { INFERRED_BIT } else { 0 };
         doc.add_u64(self.sectors, mask);
         let c = country::code_number(&p.country).unwrap_or(u16::MAX);

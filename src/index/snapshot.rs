@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use tantivy::columnar::StrColumn;
 use tantivy::{DocAddress, DocId, Searcher};
 
 use super::schema::{Fields, INFERRED_BIT};
@@ -45,6 +46,12 @@ pub struct Snapshot {
     pub segment_base: Vec<u32>,
     /// Row of each live id.
     pub by_id: HashMap<String, u32>,
+    /// Rows of deleted documents, in order.
+    pub dead: Vec<u32>,
+    /// Display names of all rows, concatenated (empty in indexes without a name column).
+    names: String,
+    /// End of each row's name in `names` (empty in indexes without a name column).
+    name_ends: Vec<u32>,
 }
 
 impl Snapshot {
@@ -61,6 +68,9 @@ impl Snapshot {
             targets: Vec::new(),
             segment_base: Vec::new(),
             by_id: HashMap::with_capacity(total),
+            dead: Vec::new(),
+            names: String::new(),
+            name_ends: Vec::new(),
             searcher: searcher.clone(),
         };
         for seg in searcher.segment_readers() {
@@ -83,16 +93,20 @@ impl Snapshot {
         let kind = ff.u64(&name(fields.kind))?;
         let targets = ff.u64(&name(fields.targets))?;
         let ids = ff.str(&name(fields.id))?;
+        let names = match fields.name {
+            Some(f) => ff.str(&name(f))?,
+            None => None,
+        };
+        let names_by_ord = match &names {
+            Some(col) => Some(dictionary(col)?),
+            None => None,
+        };
         // Every id of the segment, by term ordinal: one pass over the dictionary instead of a
         // (block-decompressing) lookup per document.
-        let mut by_ord: Vec<String> = Vec::new();
-        if let Some(col) = &ids {
-            by_ord.reserve(col.num_terms());
-            let mut stream = col.dictionary().stream()?;
-            while stream.advance() {
-                by_ord.push(String::from_utf8_lossy(stream.key()).into_owned());
-            }
-        }
+        let by_ord = match &ids {
+            Some(col) => dictionary(col)?,
+            None => Vec::new(),
+        };
         let mut buf = String::new();
         for doc in 0..seg.max_doc() {
             let alive = !seg.is_deleted(doc);
@@ -126,9 +140,23 @@ impl Snapshot {
                     }
                 }
                 self.by_id.insert(buf.clone(), self.rows.len() as u32);
+            } else {
+                self.dead.push(self.rows.len() as u32);
             }
             self.ids
                 .push(if alive { buf.clone() } else { String::new() });
+            if fields.name.is_some() {
+                if let (Some(col), Some(by_ord)) = (&names, &names_by_ord) {
+                    if let Some(name) = col
+                        .term_ords(doc)
+                        .next()
+                        .and_then(|ord| by_ord.get(ord as usize))
+                    {
+                        self.names.push_str(name);
+                    }
+                }
+                self.name_ends.push(self.names.len() as u32);
+            }
             self.rows.push(row);
         }
         Ok(())
@@ -154,6 +182,18 @@ impl Snapshot {
         DocAddress::new(seg as u32, row - self.segment_base[seg])
     }
 
+    /// The display name of a row, read from the index's name column; `None` when the index
+    /// has no such column (built by an older version: read the stored profile instead).
+    pub fn name_of(&self, row: u32) -> Option<&str> {
+        let row = row as usize;
+        let end = *self.name_ends.get(row)? as usize;
+        let start = match row {
+            0 => 0,
+            _ => self.name_ends[row - 1] as usize,
+        };
+        self.names.get(start..end)
+    }
+
     /// Number of live profiles.
     pub fn len(&self) -> usize {
         self.by_id.len()
@@ -163,4 +203,15 @@ impl Snapshot {
     pub fn is_empty(&self) -> bool {
         self.by_id.is_empty()
     }
+}
+
+/// Every term of a string column's dictionary, by term ordinal: one sequential pass instead of a
+/// (block-decompressing) lookup per document.
+fn dictionary(col: &StrColumn) -> tantivy::Result<Vec<String>> {
+    let mut by_ord = Vec::with_capacity(col.num_terms());
+    let mut stream = col.dictionary().stream()?;
+    while stream.advance() {
+        by_ord.push(String::from_utf8_lossy(stream.key()).into_owned());
+    }
+    Ok(by_ord)
 }

@@ -459,9 +459,6 @@ fn rank_inner(
         }
     }
     let query = summary(q, &prepared, params, candidates);
-    if let RawScores::Sparse(hits) = prepared.raw {
-        pruned::recycle(hits);
-    }
     Ok(Some(MatchResult { query, matches }))
 }
 
@@ -631,8 +628,11 @@ fn explain_row(
     full: bool,
     words: &[String],
 ) -> Result<Match> {
-    let c = index.profile_at(snap, row)?;
     let r = &snap.rows[row as usize];
+    let name = match snap.name_of(row) {
+        Some(name) => name.to_string(),
+        None => index.profile_at(snap, row)?.name,
+    };
     let comps = prepared.components(snap, row);
     let mut reasons = Vec::new();
     let mut parts: [Option<Explanation>; 3] = [None, None, None];
@@ -654,10 +654,10 @@ fn explain_row(
     let explanation = score::explain_combination(&comps, &params.weights, parts);
     Ok(Match {
         rank,
-        id: c.id,
-        name: c.name,
-        country: c.country,
-        kind: c.kind,
+        id: snap.ids[row as usize].clone(),
+        name,
+        country: crate::country::code_from_number(r.country),
+        kind: Kind::from_number(r.kind as u64),
         score: score::combine(&comps, &params.weights),
         components: comps,
         reasons,

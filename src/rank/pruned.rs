@@ -3,12 +3,14 @@
 //! A candidate's score is `w_text * text + w_sector * sector + w_country * country`, each part in
 //! [0, 1], with weights fixed per query. So a candidate whose text part is too small cannot reach
 //! the k-th best score θ found so far, whatever its sector and country: its BM25 must reach
-//! `normaliser * (θ - w_sector - w_country) / w_text`. The query's BM25 is computed once, sparse
-//! (tantivy's union over the matching postings, the very sums the exhaustive path uses); the
-//! matching candidates are then visited with one comparison each, and only those that pass the
-//! bound are scored fully from the snapshot's columns. Candidates matching no query term score
-//! at most `w_sector + w_country`: when θ is above that, they are never looked at; otherwise
-//! they are scored too.
+//! `normaliser * (θ - w_sector - w_country) / w_text`. The query's BM25 of every row is
+//! accumulated once (the very sums the exhaustive path uses) and its maximum sets the
+//! normaliser. A first pass then scores the rows whose BM25 is at least half the best — usually
+//! enough to fill the top k and raise θ so that the bound excludes nearly every other row; a
+//! second pass visits the rows between the bound and that cut, skipping blocks of rows below the
+//! bound with one vectorised comparison. Only rows that pass the bound are scored fully from the
+//! snapshot's columns. Candidates matching no query term score at most `w_sector + w_country`:
+//! when θ is above that, they are never looked at; otherwise they are scored too.
 //!
 //! The bound is loosened by [`SLACK`] so that float rounding never drops a candidate, and ties
 //! at θ are always scored, so the top k — ids, order, scores, tie-break by id — is exactly the
@@ -38,9 +40,9 @@ pub(super) fn top_k<'a>(
     self_row: Option<u32>,
 ) -> Result<std::result::Result<Ranked<'a>, Prepared>> {
     let k = opts.top;
-    let Some(tq) = prepared.text.as_ref() else {
+    if prepared.text.is_none() {
         return Ok(Err(prepared));
-    };
+    }
     if k == 0 || opts.filters.min_score > 0.0 {
         return Ok(Err(prepared));
     }
@@ -56,107 +58,197 @@ pub(super) fn top_k<'a>(
     // Sector and country are each at most 1.
     let rest = w.sector + w.country;
 
-    // The query's BM25, sparse and sorted by row.
-    let mut hits = take_buffer();
-    let mut top = 0f32;
-    ACC.with(|acc| -> Result<()> {
+    let (best, best_raw) = ACC.with(|acc| -> Result<_> {
         let mut acc = acc.borrow_mut();
         // All zero between queries; sized to this snapshot.
         acc.resize(snap.rows.len(), 0.0);
         let acc = &mut acc[..snap.rows.len()];
+        let Some(tq) = prepared.text.as_ref() else {
+            return Ok((Vec::new(), Vec::new()));
+        };
         if let Err(e) = super::bm25::accumulate(tq, snap, acc) {
             acc.fill(0.0);
             return Err(super::index_error(index)(e));
         }
-        // Every matching document has a positive BM25 (positive idf and boost, tf >= 1).
-        for (row, s) in acc.iter_mut().enumerate() {
-            if *s != 0.0 {
-                let row = row as u32;
-                if *s > top && Some(row) != self_row && snap.rows[row as usize].alive {
-                    top = *s;
-                }
-                hits.push((row, *s));
-                *s = 0.0;
-            }
-        }
-        Ok(())
-    })?;
-    let normaliser = score::text::normaliser(top, tq.ideal, params.text.floor);
-    prepared.normaliser = normaliser;
-
-    // The raw BM25 below which a candidate cannot reach `theta`.
-    let raw_needed = |theta: f32| -> f32 {
-        let t = (theta - rest - SLACK) / w.text;
-        if t > 0.0 {
-            t * normaliser
-        } else {
-            f32::NEG_INFINITY
-        }
-    };
-    let mut heap: BinaryHeap<std::cmp::Reverse<Scored>> = BinaryHeap::with_capacity(k + 1);
-    let mut theta = f32::NEG_INFINITY;
-    let mut bar = f32::NEG_INFINITY;
-    for &(row, raw) in &hits {
-        if raw < bar || !filters.keeps(snap, row) {
-            continue;
-        }
-        // A second, tighter bound once the heap is full: the exact text and sector parts (a
-        // few operations on a bit mask) with the country part at its maximum, 1; the country
-        // part (target lists) is computed only for candidates that pass it.
-        if heap.len() == k && prepared.country.is_some() {
-            let text = score::text::normalise(raw, normaliser);
-            let sector = prepared
-                .sector
-                .as_ref()
-                .map_or(0.0, |s| s.score(snap.rows[row as usize].sectors));
-            if w.text * text + w.sector * sector + w.country + SLACK < theta {
-                continue;
-            }
-        }
-        let c = prepared.components_with_raw(snap, row, raw);
-        let item = Scored {
-            score: score::combine(&c, &params.weights),
-            row,
-            id: &snap.ids[row as usize],
+        let ideal = tq.ideal;
+        prepared.normaliser = normaliser_of(acc, snap, self_row, ideal, params);
+        let mut visit = Visit {
+            snap,
+            prepared: &prepared,
+            params,
+            filters,
+            heap: BinaryHeap::with_capacity(k + 1),
+            k,
+            theta: f32::NEG_INFINITY,
+            bar: f32::NEG_INFINITY,
+            w_text: w.text,
+            w_country: w.country,
+            rest,
         };
-        push_top(&mut heap, k, item);
-        if heap.len() == k {
-            if let Some(min) = heap.peek() {
-                if min.0.score > theta {
-                    theta = min.0.score;
-                    bar = raw_needed(theta);
-                }
-            }
-        }
-    }
-    // Candidates matching no query term score at most `rest`; score them when they may count.
-    if heap.len() < k || theta <= rest + SLACK {
-        let mut next_hit = hits.iter().map(|(r, _)| *r).peekable();
-        for row in 0..snap.rows.len() as u32 {
-            if next_hit.peek() == Some(&row) {
-                next_hit.next();
-                continue;
-            }
-            if !filters.keeps(snap, row) {
-                continue;
-            }
-            let c = prepared.components_with_raw(snap, row, 0.0);
-            let item = Scored {
-                score: score::combine(&c, &params.weights),
-                row,
-                id: &snap.ids[row as usize],
-            };
-            push_top(&mut heap, k, item);
-        }
-    }
+        let best_raw = visit.run(acc);
+        let best = sorted_best(visit.heap);
+        acc.fill(0.0);
+        Ok((best, best_raw))
+    })?;
     let candidates = count_candidates(snap, filters);
-    let best = sorted_best(heap);
-    prepared.raw = RawScores::Sparse(hits);
+    prepared.raw = RawScores::Sparse(best_raw);
     Ok(Ok(Ranked {
         prepared,
         best,
         candidates,
     }))
+}
+
+/// The text normaliser of a query whose BM25 of every row is in `acc`: rows that are never
+/// candidates (the query itself, deleted rows) are zeroed first so that they cannot set it.
+fn normaliser_of(
+    acc: &mut [f32],
+    snap: &Snapshot,
+    self_row: Option<u32>,
+    ideal: f32,
+    params: &ScoringParams,
+) -> f32 {
+    for row in self_row.into_iter().chain(snap.dead.iter().copied()) {
+        if let Some(a) = acc.get_mut(row as usize) {
+            *a = 0.0;
+        }
+    }
+    score::text::normaliser(max_of(acc), ideal, params.text.floor)
+}
+
+/// The first candidate pass visits rows whose BM25 is at least this share of the best one:
+/// usually enough to fill the top k with scores that make the bound exclude nearly every other
+/// row, which a second pass then only has to compare.
+const FIRST_PASS_SHARE: f32 = 0.5;
+
+/// The state of one pruned ranking: the top-k heap and its bound.
+struct Visit<'s, 'p> {
+    snap: &'s Snapshot,
+    prepared: &'p Prepared,
+    params: &'p ScoringParams,
+    filters: &'p CompiledFilters,
+    heap: BinaryHeap<std::cmp::Reverse<Scored<'s>>>,
+    k: usize,
+    /// The k-th best combined score so far.
+    theta: f32,
+    /// The raw BM25 below which a candidate cannot reach `theta`.
+    bar: f32,
+    w_text: f32,
+    w_country: f32,
+    /// Sector and country weights together: the most a candidate gets without text.
+    rest: f32,
+}
+
+impl<'s> Visit<'s, '_> {
+    /// Visits the rows of `acc` (the query's BM25 of every row) that may reach the top k, and
+    /// returns the raw BM25 of the kept rows, sorted by row.
+    fn run(&mut self, acc: &[f32]) -> Vec<(u32, f32)> {
+        let top = self.prepared.normaliser;
+        let mut rows = Vec::new();
+        let first = FIRST_PASS_SHARE * top;
+        rows_in_range(acc, first, f32::INFINITY, &mut rows);
+        self.visit_all(&rows, acc);
+        // Rows matching at least one term (every BM25 is positive) below the first cut.
+        if self.bar < first {
+            rows.clear();
+            rows_in_range(acc, self.bar.max(f32::MIN_POSITIVE), first, &mut rows);
+            self.visit_all(&rows, acc);
+        }
+        // Rows matching no query term score at most `rest`; score them when they may count.
+        if self.heap.len() < self.k || self.theta <= self.rest + SLACK {
+            for row in 0..acc.len() as u32 {
+                if acc[row as usize] == 0.0 {
+                    self.visit(row, 0.0);
+                }
+            }
+        }
+        let mut best: Vec<(u32, f32)> = self
+            .heap
+            .iter()
+            .map(|s| (s.0.row, acc[s.0.row as usize]))
+            .collect();
+        best.sort_unstable_by_key(|(row, _)| *row);
+        best
+    }
+
+    fn visit_all(&mut self, rows: &[u32], acc: &[f32]) {
+        for &row in rows {
+            self.visit(row, acc[row as usize]);
+        }
+    }
+
+    /// Scores one row when it passes the filters and may reach the top k.
+    #[inline]
+    fn visit(&mut self, row: u32, raw: f32) {
+        let snap = self.snap;
+        if raw < self.bar || !self.filters.keeps(snap, row) {
+            return;
+        }
+        let prepared = self.prepared;
+        // A second, tighter bound once the heap is full: the exact text and sector parts (a few
+        // operations on a bit mask) with the country part at its maximum, 1; the country part
+        // (target lists) is computed only for candidates that pass it.
+        if self.heap.len() == self.k && prepared.country.is_some() {
+            let text = score::text::normalise(raw, prepared.normaliser);
+            let sector = prepared
+                .sector
+                .as_ref()
+                .map_or(0.0, |s| s.score(snap.rows[row as usize].sectors));
+            let w_sector = self.rest - self.w_country;
+            if self.w_text * text + w_sector * sector + self.w_country + SLACK < self.theta {
+                return;
+            }
+        }
+        let c = prepared.components_with_raw(snap, row, raw);
+        let item = Scored {
+            score: score::combine(&c, &self.params.weights),
+            row,
+            id: &snap.ids[row as usize],
+        };
+        push_top(&mut self.heap, self.k, item);
+        if self.heap.len() == self.k {
+            if let Some(min) = self.heap.peek() {
+                if min.0.score > self.theta {
+                    self.theta = min.0.score;
+                    let t = (self.theta - self.rest - SLACK) / self.w_text;
+                    self.bar = if t > 0.0 {
+                        t * self.prepared.normaliser
+                    } else {
+                        f32::NEG_INFINITY
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// The largest value of a slice of non-negative scores (0 when empty), in a form the compiler
+/// vectorises.
+fn max_of(values: &[f32]) -> f32 {
+    let mut lanes = [0f32; 16];
+    let mut chunks = values.chunks_exact(16);
+    for chunk in &mut chunks {
+        for (m, &v) in lanes.iter_mut().zip(chunk) {
+            *m = if v > *m { v } else { *m };
+        }
+    }
+    let tail = chunks.remainder().iter().copied();
+    lanes.into_iter().chain(tail).fold(0.0, f32::max)
+}
+
+/// Appends the rows whose value lies in `[low, high)`, in row order; blocks of 16 values with
+/// none at or above `low` are skipped with one vectorised test.
+fn rows_in_range(values: &[f32], low: f32, high: f32, out: &mut Vec<u32>) {
+    for (block, chunk) in values.chunks(16).enumerate() {
+        if !chunk.iter().fold(false, |any, &v| any | (v >= low)) {
+            continue;
+        }
+        for (i, &v) in chunk.iter().enumerate() {
+            if v >= low && v < high {
+                out.push((block * 16 + i) as u32);
+            }
+        }
+    }
 }
 
 /// Number of rows passing the filters (every such row is a candidate when `min_score` is 0).
@@ -174,19 +266,4 @@ fn count_candidates(snap: &Snapshot, filters: &CompiledFilters) -> usize {
 thread_local! {
     /// A dense BM25 accumulator kept per thread between queries, all zero when not in use.
     static ACC: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-    /// A hit buffer kept per thread between queries, so that large indexes do not allocate
-    /// (and fault in) a fresh one for every query.
-    static HITS: std::cell::RefCell<Vec<(u32, f32)>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// An empty hit buffer, reused from this thread's previous query when there is one.
-fn take_buffer() -> Vec<(u32, f32)> {
-    let mut v = HITS.with(|h| std::mem::take(&mut *h.borrow_mut()));
-    v.clear();
-    v
-}
-
-/// Gives a hit buffer back for the next query on this thread.
-pub(super) fn recycle(v: Vec<(u32, f32)>) {
-    HITS.with(|h| *h.borrow_mut() = v);
 }
