@@ -9,7 +9,6 @@
 
 use tantivy::query::{Bm25StatisticsProvider, Bm25Weight};
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::Term;
 
 use super::query::TextQuery;
 use crate::index::Snapshot;
@@ -37,14 +36,13 @@ pub(super) fn accumulate(tq: &TextQuery, snap: &Snapshot, acc: &mut [f32]) -> ta
         };
         let weight = Bm25Weight::for_one_term_without_explain(clause.doc_freq, total_docs, average)
             .boost_by(clause.boost);
-        let term = Term::from_field_text(clause.field, &clause.term);
         for (ord, seg) in segs.iter().enumerate() {
-            let inverted = seg.inverted_index(clause.field)?;
-            let Some(mut block) =
-                inverted.read_block_postings(&term, IndexRecordOption::WithFreqs)?
-            else {
+            let Some(info) = clause.infos.get(ord).and_then(Option::as_ref) else {
                 continue;
             };
+            let inverted = seg.inverted_index(clause.field)?;
+            let mut block =
+                inverted.read_block_postings_from_terminfo(info, IndexRecordOption::WithFreqs)?;
             let norms = seg.get_fieldnorms_reader(clause.field)?;
             let base = snap.segment_base[ord] as usize;
             let Some(acc) = acc.get_mut(base..base + seg.max_doc() as usize) else {

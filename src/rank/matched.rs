@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use tantivy::schema::IndexRecordOption;
-use tantivy::{DocSet, Term};
+use tantivy::DocSet;
 
 use super::query::TextQuery;
 use crate::index::Snapshot;
@@ -31,7 +31,6 @@ pub(super) fn matched_words(
         let Some(&ti) = term_index.get(clause.term.as_str()) else {
             continue;
         };
-        let term = Term::from_field_text(clause.field, &clause.term);
         let mut at = 0;
         while at < order.len() {
             let seg_ord = snap.segment_base.partition_point(|b| *b <= rows[order[at]]) - 1;
@@ -42,9 +41,14 @@ pub(super) fn matched_words(
                 .copied()
                 .unwrap_or(u32::MAX);
             let group_end = at + order[at..].partition_point(|&i| rows[i] < end);
-            let postings = segs[seg_ord]
-                .inverted_index(clause.field)?
-                .read_postings(&term, IndexRecordOption::Basic)?;
+            let postings = match clause.infos.get(seg_ord).and_then(Option::as_ref) {
+                Some(info) => Some(
+                    segs[seg_ord]
+                        .inverted_index(clause.field)?
+                        .read_postings_from_terminfo(info, IndexRecordOption::Basic)?,
+                ),
+                None => None,
+            };
             if let Some(mut postings) = postings {
                 for &i in &order[at..group_end] {
                     if hit[i][ti] {

@@ -7,7 +7,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::postings::TermInfo;
 use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::InvertedIndexReader;
 use tantivy::{Searcher, Term};
 
 use crate::index::schema::{about_text, analyzer, surface_analyzer, tokens, Fields};
@@ -30,6 +32,9 @@ pub struct Clause {
     /// Number of documents holding the term in that field (deleted ones included, as BM25
     /// counts them).
     pub doc_freq: u64,
+    /// Where the term's postings are in each segment of the searcher the query was built with
+    /// (`None` where the segment lacks the term), so that scoring does not look it up again.
+    pub infos: Vec<Option<TermInfo>>,
 }
 
 /// The text side of a query, ready to run (see [`crate::rank`] for how it is scored).
@@ -55,23 +60,80 @@ const QUERY_STOP_WORDS: [&str; 43] = [
 /// Words shorter than this are not used as query terms (the "r" and "d" of "R&D").
 const MIN_WORD_CHARS: usize = 2;
 
-/// The document frequency of a term in a field and its idf, 0 when fewer than `min_df`
-/// documents hold it.
-fn idf(searcher: &Searcher, field: Field, term: &str, min_df: u64) -> (u64, f32) {
-    let n = searcher.num_docs() as f32;
-    let df = searcher
-        .doc_freq(&Term::from_field_text(field, term))
-        .unwrap_or(0);
-    if df == 0 || df < min_df {
-        return (df, 0.0);
+/// What the index says of one (field, term): document frequency, idf (0 when fewer than
+/// `min_df` documents hold it), and the term's postings in each segment.
+#[derive(Clone, Default)]
+struct TermStats {
+    df: u64,
+    idf: f32,
+    infos: Vec<Option<TermInfo>>,
+}
+
+/// Term lookups in the inverted index of every segment, each field's readers opened once.
+struct Lookup<'a> {
+    searcher: &'a Searcher,
+    readers: Vec<(Field, Vec<Option<std::sync::Arc<InvertedIndexReader>>>)>,
+    min_df: u64,
+}
+
+impl Lookup<'_> {
+    fn stats(&mut self, field: Field, term: &str) -> TermStats {
+        let n = self.searcher.num_docs() as f32;
+        let searcher = self.searcher;
+        let at = match self.readers.iter().position(|(f, _)| *f == field) {
+            Some(at) => at,
+            None => {
+                let readers = searcher
+                    .segment_readers()
+                    .iter()
+                    .map(|seg| seg.inverted_index(field).ok())
+                    .collect();
+                self.readers.push((field, readers));
+                self.readers.len() - 1
+            }
+        };
+        let key = Term::from_field_text(field, term);
+        let infos: Vec<Option<TermInfo>> = self.readers[at]
+            .1
+            .iter()
+            .map(|r| r.as_ref().and_then(|r| r.get_term_info(&key).ok().flatten()))
+            .collect();
+        let df: u64 = infos.iter().flatten().map(|ti| ti.doc_freq as u64).sum();
+        let idf = if df == 0 || df < self.min_df {
+            0.0
+        } else {
+            let d = df as f32;
+            (1.0 + (n - d + 0.5) / (d + 0.5)).ln()
+        };
+        TermStats { df, idf, infos }
     }
-    let d = df as f32;
-    (df, (1.0 + (n - d + 0.5) / (d + 0.5)).ln())
+}
+
+/// The analysed term of one surface word (`None` for a stop word), remembered per thread: the
+/// stemmer is the costly part of reading a query, and words repeat across queries.
+fn stem(word: &str) -> Option<String> {
+    thread_local! {
+        static STEMS: std::cell::RefCell<HashMap<String, Option<String>>> =
+            std::cell::RefCell::new(HashMap::new());
+    }
+    /// Words remembered per thread before the memory is cleared.
+    const CAPACITY: usize = 100_000;
+    STEMS.with(|stems| {
+        let mut stems = stems.borrow_mut();
+        if let Some(term) = stems.get(word) {
+            return term.clone();
+        }
+        let term = tokens(&mut analyzer(), word).into_iter().next();
+        if stems.len() >= CAPACITY {
+            stems.clear();
+        }
+        stems.insert(word.to_string(), term.clone());
+        term
+    })
 }
 
 /// Analysed terms of a text with their counts, and the first surface word of each.
 fn analyse(text: &str, surface: &mut HashMap<String, String>) -> BTreeMap<String, usize> {
-    let mut a = analyzer();
     let mut counts = BTreeMap::new();
     for word in tokens(&mut surface_analyzer(), text) {
         if word.chars().count() < MIN_WORD_CHARS
@@ -79,7 +141,7 @@ fn analyse(text: &str, surface: &mut HashMap<String, String>) -> BTreeMap<String
         {
             continue;
         }
-        let Some(term) = tokens(&mut a, &word).into_iter().next() else {
+        let Some(term) = stem(&word) else {
             continue;
         };
         surface.entry(term.clone()).or_insert(word);
@@ -126,13 +188,19 @@ pub fn build(
     ];
     // Informativeness of each term: sum over sources of tf * boost * idf in the target field.
     let mut weight: BTreeMap<&str, f32> = BTreeMap::new();
-    let mut idf_cache: HashMap<(Field, &str), (u64, f32)> = HashMap::new();
+    let mut lookup = Lookup {
+        searcher,
+        readers: Vec::with_capacity(3),
+        min_df,
+    };
+    let mut idf_cache: HashMap<(Field, &str), TermStats> = HashMap::new();
     for (counts, targets) in &sources {
         for (term, tf) in counts {
             for (field, boost) in targets {
-                let (_, i) = *idf_cache
+                let i = idf_cache
                     .entry((*field, term.as_str()))
-                    .or_insert_with(|| idf(searcher, *field, term, min_df));
+                    .or_insert_with(|| lookup.stats(*field, term))
+                    .idf;
                 *weight.entry(term.as_str()).or_default() += (*tf as f32).sqrt() * boost * i;
             }
         }
@@ -151,10 +219,10 @@ pub fn build(
     for (counts, targets) in &sources {
         for term in counts.keys().filter(|t| keep.contains(t.as_str())) {
             for (field, boost) in targets {
-                let (df, i) = idf_cache
-                    .get(&(*field, term.as_str()))
-                    .copied()
-                    .unwrap_or((0, 0.0));
+                let Some(stats) = idf_cache.get(&(*field, term.as_str())) else {
+                    continue;
+                };
+                let i = stats.idf;
                 if *boost <= 0.0 || i <= 0.0 {
                     continue;
                 }
@@ -169,7 +237,8 @@ pub fn build(
                             term: term.clone(),
                             field: *field,
                             boost: *boost,
-                            doc_freq: df,
+                            doc_freq: stats.df,
+                            infos: stats.infos.clone(),
                         });
                     }
                 }
