@@ -9,6 +9,7 @@
 pub mod infer;
 pub mod schema;
 pub mod snapshot;
+pub mod stem;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};

@@ -10,8 +10,7 @@ use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING,
 };
 use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
-    StopWordFilter, TextAnalyzer, TokenStream,
+    AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, TokenStream,
 };
 use tantivy::{Index, TantivyDocument};
 
@@ -26,7 +25,8 @@ pub const ANALYZER: &str = "cm_en";
 pub const INFERRED_BIT: u64 = 1 << 63;
 
 /// The English analyzer: simple tokenizer, long tokens removed, lower case, ASCII folding,
-/// English stop words, Snowball English stemmer.
+/// English stop words, Snowball English stemmer (the last two through a per-thread cache,
+/// [`super::stem::CachedStemmer`]).
 pub fn analyzer() -> TextAnalyzer {
     // Built once (the stop-word set and the filter chain), cloned per use.
     static ANALYZER_CHAIN: std::sync::OnceLock<TextAnalyzer> = std::sync::OnceLock::new();
@@ -34,17 +34,12 @@ pub fn analyzer() -> TextAnalyzer {
 }
 
 fn build_analyzer() -> TextAnalyzer {
-    let builder = TextAnalyzer::builder(SimpleTokenizer::default())
+    TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(40))
         .filter(LowerCaser)
-        .filter(AsciiFoldingFilter);
-    match StopWordFilter::new(Language::English) {
-        Some(stop) => builder
-            .filter(stop)
-            .filter(Stemmer::new(Language::English))
-            .build(),
-        None => builder.filter(Stemmer::new(Language::English)).build(),
-    }
+        .filter(AsciiFoldingFilter)
+        .filter(super::stem::CachedStemmer)
+        .build()
 }
 
 /// The analyzer without stemming, used to show matched words as written.

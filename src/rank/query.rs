@@ -6,8 +6,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::postings::TermInfo;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::InvertedIndexReader;
 use tantivy::{Searcher, Term};
@@ -96,7 +96,10 @@ impl Lookup<'_> {
         let infos: Vec<Option<TermInfo>> = self.readers[at]
             .1
             .iter()
-            .map(|r| r.as_ref().and_then(|r| r.get_term_info(&key).ok().flatten()))
+            .map(|r| {
+                r.as_ref()
+                    .and_then(|r| r.get_term_info(&key).ok().flatten())
+            })
             .collect();
         let df: u64 = infos.iter().flatten().map(|ti| ti.doc_freq as u64).sum();
         let idf = if df == 0 || df < self.min_df {
@@ -109,27 +112,10 @@ impl Lookup<'_> {
     }
 }
 
-/// The analysed term of one surface word (`None` for a stop word), remembered per thread: the
-/// stemmer is the costly part of reading a query, and words repeat across queries.
+/// The analysed term of one surface word (lower-cased and folded), `None` for a stop word.
 fn stem(word: &str) -> Option<String> {
-    thread_local! {
-        static STEMS: std::cell::RefCell<HashMap<String, Option<String>>> =
-            std::cell::RefCell::new(HashMap::new());
-    }
-    /// Words remembered per thread before the memory is cleared.
-    const CAPACITY: usize = 100_000;
-    STEMS.with(|stems| {
-        let mut stems = stems.borrow_mut();
-        if let Some(term) = stems.get(word) {
-            return term.clone();
-        }
-        let term = tokens(&mut analyzer(), word).into_iter().next();
-        if stems.len() >= CAPACITY {
-            stems.clear();
-        }
-        stems.insert(word.to_string(), term.clone());
-        term
-    })
+    let mut term = word.to_string();
+    crate::index::stem::stem_in_place(&mut term).then_some(term)
 }
 
 /// Analysed terms of a text with their counts, and the first surface word of each.
