@@ -13,17 +13,24 @@ use tantivy::schema::{Field, IndexRecordOption};
 use super::query::TextQuery;
 use crate::index::Snapshot;
 
-/// Adds the query's BM25 of every document into `acc` (one entry per row of `snap`, which must
-/// be at least as long as the snapshot's rows). Rows matching no clause are left untouched.
-pub(super) fn accumulate(tq: &TextQuery, snap: &Snapshot, acc: &mut [f32]) -> tantivy::Result<()> {
+/// Writes the query's BM25 of every row of `snap` into `acc` (one entry per row; whatever it
+/// held before is overwritten, rows matching no clause get 0, deleted rows 0) and returns the
+/// largest of them leaving out `self_row` (the query's own row keeps its score).
+pub(super) fn accumulate(
+    tq: &TextQuery,
+    snap: &Snapshot,
+    acc: &mut [f32],
+    self_row: Option<u32>,
+) -> tantivy::Result<f32> {
     let searcher = &snap.searcher;
     let segs = searcher.segment_readers();
     let total_docs = Bm25StatisticsProvider::total_num_docs(searcher)?;
     if total_docs == 0 {
-        return Ok(());
+        return Ok(0.0);
     }
     // Average field length of each field met so far (at most three).
     let mut averages: Vec<(Field, f32)> = Vec::with_capacity(3);
+    let mut weights = Vec::with_capacity(tq.clauses.len());
     for clause in &tq.clauses {
         let average = match averages.iter().find(|(f, _)| *f == clause.field) {
             Some(&(_, a)) => a,
@@ -34,9 +41,22 @@ pub(super) fn accumulate(tq: &TextQuery, snap: &Snapshot, acc: &mut [f32]) -> ta
                 a
             }
         };
-        let weight = Bm25Weight::for_one_term_without_explain(clause.doc_freq, total_docs, average)
-            .boost_by(clause.boost);
-        for (ord, seg) in segs.iter().enumerate() {
+        weights.push(
+            Bm25Weight::for_one_term_without_explain(clause.doc_freq, total_docs, average)
+                .boost_by(clause.boost),
+        );
+    }
+    // Segment by segment, so that the part of the accumulator being written stays in cache
+    // from zeroing to the maximum while every clause is walked; each row still gets its clauses
+    // in query order.
+    let mut top = 0f32;
+    for (ord, seg) in segs.iter().enumerate() {
+        let base = snap.segment_base[ord] as usize;
+        let Some(acc) = acc.get_mut(base..base + seg.max_doc() as usize) else {
+            continue;
+        };
+        acc.fill(0.0);
+        for (clause, weight) in tq.clauses.iter().zip(&weights) {
             let Some(info) = clause.infos.get(ord).and_then(Option::as_ref) else {
                 continue;
             };
@@ -44,10 +64,6 @@ pub(super) fn accumulate(tq: &TextQuery, snap: &Snapshot, acc: &mut [f32]) -> ta
             let mut block =
                 inverted.read_block_postings_from_terminfo(info, IndexRecordOption::WithFreqs)?;
             let norms = seg.get_fieldnorms_reader(clause.field)?;
-            let base = snap.segment_base[ord] as usize;
-            let Some(acc) = acc.get_mut(base..base + seg.max_doc() as usize) else {
-                continue;
-            };
             loop {
                 let docs = block.docs();
                 if docs.is_empty() {
@@ -61,8 +77,42 @@ pub(super) fn accumulate(tq: &TextQuery, snap: &Snapshot, acc: &mut [f32]) -> ta
                 block.advance();
             }
         }
+        top = top.max(segment_top(acc, base as u32, snap, self_row));
     }
-    Ok(())
+    Ok(top)
+}
+
+/// Zeroes the deleted rows of one segment's slice of the accumulator and returns its largest
+/// value leaving out the query's own row.
+fn segment_top(acc: &mut [f32], base: u32, snap: &Snapshot, self_row: Option<u32>) -> f32 {
+    let end = base + acc.len() as u32;
+    let dead = &snap.dead[snap.dead.partition_point(|&r| r < base)..];
+    for &row in dead.iter().take_while(|&&r| r < end) {
+        acc[(row - base) as usize] = 0.0;
+    }
+    let own = self_row
+        .filter(|r| (base..end).contains(r))
+        .map(|r| (r - base) as usize);
+    let kept = own.map(|i| std::mem::replace(&mut acc[i], 0.0));
+    let top = max_of(acc);
+    if let (Some(i), Some(v)) = (own, kept) {
+        acc[i] = v;
+    }
+    top
+}
+
+/// The largest value of a slice of non-negative scores (0 when empty), in a form the compiler
+/// vectorises.
+fn max_of(values: &[f32]) -> f32 {
+    let mut lanes = [0f32; 16];
+    let mut chunks = values.chunks_exact(16);
+    for chunk in &mut chunks {
+        for (m, &v) in lanes.iter_mut().zip(chunk) {
+            *m = if v > *m { v } else { *m };
+        }
+    }
+    let tail = chunks.remainder().iter().copied();
+    lanes.into_iter().chain(tail).fold(0.0, f32::max)
 }
 
 #[cfg(test)]
@@ -124,15 +174,21 @@ mod tests {
             ) else {
                 continue;
             };
-            let mut ours = vec![0f32; snap.rows.len()];
-            accumulate(&tq, &snap, &mut ours)?;
+            // Garbage in the accumulator must not matter.
+            let mut ours = vec![7f32; snap.rows.len()];
+            let top = accumulate(&tq, &snap, &mut ours, None)?;
+            assert_eq!(top, ours.iter().copied().fold(0.0, f32::max));
             let mut theirs = vec![0f32; snap.rows.len()];
             let weight = tq
                 .tantivy_query()
                 .weight(EnableScoring::enabled_from_searcher(&snap.searcher))?;
             for (ord, seg) in snap.searcher.segment_readers().iter().enumerate() {
                 let base = snap.segment_base[ord] as usize;
-                weight.for_each(seg, &mut |doc, s| theirs[base + doc as usize] = s)?;
+                weight.for_each(seg, &mut |doc, s| {
+                    if !seg.is_deleted(doc) {
+                        theirs[base + doc as usize] = s;
+                    }
+                })?;
             }
             assert_eq!(ours, theirs, "query {i}");
             assert!(ours.iter().any(|s| *s > 0.0));

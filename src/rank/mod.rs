@@ -333,12 +333,7 @@ fn score_text_dense(
     let mut raw = vec![0f32; snap.rows.len()];
     let mut top = 0f32;
     if let Some(tq) = &prepared.text {
-        bm25::accumulate(tq, snap, &mut raw).map_err(index_error(index))?;
-        for (row, s) in raw.iter().enumerate() {
-            if *s > top && Some(row as u32) != self_row && snap.rows[row].alive {
-                top = *s;
-            }
-        }
+        top = bm25::accumulate(tq, snap, &mut raw, self_row).map_err(index_error(index))?;
     }
     prepared.normaliser = score::text::normaliser(
         top,

@@ -60,18 +60,15 @@ pub(super) fn top_k<'a>(
 
     let (best, best_raw) = ACC.with(|acc| -> Result<_> {
         let mut acc = acc.borrow_mut();
-        // All zero between queries; sized to this snapshot.
+        // Sized to this snapshot; `accumulate` overwrites it.
         acc.resize(snap.rows.len(), 0.0);
         let acc = &mut acc[..snap.rows.len()];
         let Some(tq) = prepared.text.as_ref() else {
             return Ok((Vec::new(), Vec::new()));
         };
-        if let Err(e) = super::bm25::accumulate(tq, snap, acc) {
-            acc.fill(0.0);
-            return Err(super::index_error(index)(e));
-        }
-        let ideal = tq.ideal;
-        prepared.normaliser = normaliser_of(acc, snap, self_row, ideal, params);
+        let top =
+            super::bm25::accumulate(tq, snap, acc, self_row).map_err(super::index_error(index))?;
+        prepared.normaliser = score::text::normaliser(top, tq.ideal, params.text.floor);
         let mut visit = Visit {
             snap,
             prepared: &prepared,
@@ -86,9 +83,7 @@ pub(super) fn top_k<'a>(
             rest,
         };
         let best_raw = visit.run(acc);
-        let best = sorted_best(visit.heap);
-        acc.fill(0.0);
-        Ok((best, best_raw))
+        Ok((sorted_best(visit.heap), best_raw))
     })?;
     let candidates = count_candidates(snap, filters);
     prepared.raw = RawScores::Sparse(best_raw);
@@ -97,23 +92,6 @@ pub(super) fn top_k<'a>(
         best,
         candidates,
     }))
-}
-
-/// The text normaliser of a query whose BM25 of every row is in `acc`: rows that are never
-/// candidates (the query itself, deleted rows) are zeroed first so that they cannot set it.
-fn normaliser_of(
-    acc: &mut [f32],
-    snap: &Snapshot,
-    self_row: Option<u32>,
-    ideal: f32,
-    params: &ScoringParams,
-) -> f32 {
-    for row in self_row.into_iter().chain(snap.dead.iter().copied()) {
-        if let Some(a) = acc.get_mut(row as usize) {
-            *a = 0.0;
-        }
-    }
-    score::text::normaliser(max_of(acc), ideal, params.text.floor)
 }
 
 /// The first candidate pass visits rows whose BM25 is at least this share of the best one:
@@ -222,20 +200,6 @@ impl<'s> Visit<'s, '_> {
     }
 }
 
-/// The largest value of a slice of non-negative scores (0 when empty), in a form the compiler
-/// vectorises.
-fn max_of(values: &[f32]) -> f32 {
-    let mut lanes = [0f32; 16];
-    let mut chunks = values.chunks_exact(16);
-    for chunk in &mut chunks {
-        for (m, &v) in lanes.iter_mut().zip(chunk) {
-            *m = if v > *m { v } else { *m };
-        }
-    }
-    let tail = chunks.remainder().iter().copied();
-    lanes.into_iter().chain(tail).fold(0.0, f32::max)
-}
-
 /// Appends the rows whose value lies in `[low, high)`, in row order; blocks of 16 values with
 /// none at or above `low` are skipped with one vectorised test.
 fn rows_in_range(values: &[f32], low: f32, high: f32, out: &mut Vec<u32>) {
@@ -264,6 +228,7 @@ fn count_candidates(snap: &Snapshot, filters: &CompiledFilters) -> usize {
 }
 
 thread_local! {
-    /// A dense BM25 accumulator kept per thread between queries, all zero when not in use.
+    /// A dense BM25 accumulator kept per thread between queries (its contents are stale
+    /// between queries: each query overwrites it).
     static ACC: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
