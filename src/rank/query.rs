@@ -112,26 +112,32 @@ impl Lookup<'_> {
     }
 }
 
-/// The analysed term of one surface word (lower-cased and folded), `None` for a stop word.
-fn stem(word: &str) -> Option<String> {
-    let mut term = word.to_string();
-    crate::index::stem::stem_in_place(&mut term).then_some(term)
-}
-
 /// Analysed terms of a text with their counts, and the first surface word of each.
 fn analyse(text: &str, surface: &mut HashMap<String, String>) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
-    for word in tokens(&mut surface_analyzer(), text) {
-        if word.chars().count() < MIN_WORD_CHARS
-            || QUERY_STOP_WORDS.binary_search(&word.as_str()).is_ok()
-        {
+    let mut analyzer = surface_analyzer();
+    let mut stream = analyzer.token_stream(text);
+    // One buffer for every word: only new terms allocate.
+    let mut term = String::new();
+    while stream.advance() {
+        let word = stream.token().text.as_str();
+        if word.chars().count() < MIN_WORD_CHARS || QUERY_STOP_WORDS.binary_search(&word).is_ok() {
             continue;
         }
-        let Some(term) = stem(&word) else {
+        term.clear();
+        term.push_str(word);
+        if !crate::index::stem::stem_in_place(&mut term) {
             continue;
-        };
-        surface.entry(term.clone()).or_insert(word);
-        *counts.entry(term).or_insert(0) += 1;
+        }
+        match counts.get_mut(term.as_str()) {
+            Some(n) => *n += 1,
+            None => {
+                counts.insert(term.clone(), 1);
+            }
+        }
+        if !surface.contains_key(term.as_str()) {
+            surface.insert(term.clone(), word.to_string());
+        }
     }
     counts
 }
