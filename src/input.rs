@@ -206,6 +206,11 @@ impl<'a> ProfileCheck<'a> {
         self.errors.len() > MAX_DIAGNOSTICS * 4
     }
 
+    /// Number of problems found so far.
+    pub fn errors(&self) -> usize {
+        self.errors.len()
+    }
+
     /// Number of valid profiles seen.
     pub fn profiles(&self) -> usize {
         self.profiles

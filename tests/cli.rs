@@ -238,6 +238,40 @@ fn a_bad_file_stores_nothing_and_reports_every_error() {
 }
 
 #[test]
+fn a_late_bad_line_rolls_back_profiles_already_given_to_the_writer() {
+    // One pass validates and writes: 5,000 good lines (more than one writer batch) reach the
+    // writer before the bad last line, and still nothing is stored.
+    let ws = Workspace::with_fixtures();
+    let mut text = String::new();
+    for i in 0..5000 {
+        text.push_str(&format!(
+            "{{\"id\":\"late-{i}\",\"name\":\"Late {i}\",\"country\":\"FR\"}}\n"
+        ));
+    }
+    text.push_str("{\"id\":\"late-x\",\"name\":\"X\",\"country\":\"Germny\"}\n");
+    let err = index_errors(&ws, "late.jsonl", &text);
+    assert!(err.contains("late.jsonl:5001: field \"country\""), "{err}");
+    for id in ["late-0", "late-4999"] {
+        let mut c = ws.cmd();
+        c.args(["show", id]);
+        assert_eq!(run(c).0, 2, "{id} must not be stored");
+    }
+    let mut c = ws.cmd();
+    c.args(["show", "natureef"]);
+    assert_eq!(run(c).0, 0, "the stored profiles are intact");
+}
+
+#[test]
+fn a_bad_first_file_leaves_no_index_behind() {
+    let ws = Workspace::empty();
+    index_errors(&ws, "bad.csv", "id,name,country\nx,X,Germny\n");
+    assert!(
+        !ws.path("idx").exists(),
+        "no index directory is left by a refused first run"
+    );
+}
+
+#[test]
 fn every_error_class_is_located() {
     let ws = Workspace::with_fixtures();
     let cases = [

@@ -1,6 +1,6 @@
-//! `clustermatch index`: a first streaming pass validates every input file (keeping only ids and
-//! problems), a second streaming pass feeds the profiles to the index writer in batches, and ONE
-//! commit at the end makes the run all-or-nothing. Memory stays bounded whatever the file size;
+//! `clustermatch index`: one streaming pass validates every input record (keeping only ids and
+//! problems) and feeds the valid profiles to the index writer in batches until a problem is
+//! found; ONE commit at the end, only when no problem was found, makes the run all-or-nothing. Memory stays bounded whatever the file size;
 //! a progress bar shows on stderr when it is a terminal.
 
 use std::fs::File;
@@ -11,9 +11,8 @@ use std::time::Duration;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use clustermatch::error::InputErrors;
+use clustermatch::index::ProfileSink;
 use clustermatch::input::{self, ProfileCheck, RecordItem};
-use clustermatch::profile::validate;
 use clustermatch::Error;
 
 use super::args::IndexArgs;
@@ -39,31 +38,22 @@ pub(super) fn index(settings: &Settings, a: &IndexArgs) -> Result<()> {
             "nothing to do: give --input FILE to upsert profiles or --delete ID to remove one",
         ));
     }
-    check_all(&a.input, a.delimiter)?;
+    for path in &a.input {
+        input::format_of(path)?;
+        if !path.is_file() {
+            // The same located error as reading it would give.
+            File::open(path).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
+    }
+    let created = !settings.index.join("meta.json").is_file() && !settings.index.exists();
     let engine = settings.engine_for_write()?;
     let bar = progress(total_bytes(&a.input), "indexing");
+    let mut check = ProfileCheck::new(&[]);
     let result = engine.index().write_stream(&a.delete, |sink| {
-        for path in &a.input {
-            let label = path.display().to_string();
-            let mut failure: Option<Error> = None;
-            each_record(path, a.delimiter, &bar, &mut |item| {
-                let profile = item.map_err(Error::input).and_then(|r| {
-                    validate(&label, &r, &[])
-                        .map(|(p, _)| p)
-                        .map_err(|d| Error::Input(InputErrors::new(d)))
-                });
-                match profile.and_then(|p| sink.add(p)) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        failure = Some(e);
-                        false
-                    }
-                }
-            })?;
-            if let Some(e) = failure {
-                return Err(e);
-            }
-        }
+        feed(&a.input, a.delimiter, &bar, &mut check, sink)?;
         bar.set_style(
             ProgressStyle::with_template("{spinner} {msg} {elapsed}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
@@ -73,7 +63,17 @@ pub(super) fn index(settings: &Settings, a: &IndexArgs) -> Result<()> {
         Ok(())
     });
     bar.finish_and_clear();
-    let s = result?;
+    let s = match result {
+        Ok(s) => s,
+        Err(e) => {
+            if created {
+                // The index directory was made by this run for profiles that were refused.
+                drop(engine);
+                let _ = std::fs::remove_dir_all(&settings.index);
+            }
+            return Err(refused(e));
+        }
+    };
     eprintln!(
         "indexed {} profiles ({} new, {} replaced), deleted {}; {} now holds {} profiles",
         s.added + s.replaced,
@@ -86,17 +86,32 @@ pub(super) fn index(settings: &Settings, a: &IndexArgs) -> Result<()> {
     Ok(())
 }
 
-/// The first pass: every file is read and validated, ids given twice (in a file or across
-/// files) are errors; only ids and problems are kept.
-fn check_all(files: &[PathBuf], delimiter: Option<u8>) -> Result<usize> {
-    let bar = progress(total_bytes(files), "checking");
-    let mut check = ProfileCheck::new(&[]);
+/// One streaming pass over the input files: every record is validated (ids given twice, in a
+/// file or across files, are errors) and, while no problem has been found, handed to the
+/// index writer. After the first problem the files are still read to report every problem (up
+/// to a limit), but nothing more is written, and the error makes the caller roll back.
+fn feed(
+    files: &[PathBuf],
+    delimiter: Option<u8>,
+    bar: &ProgressBar,
+    check: &mut ProfileCheck,
+    sink: &mut ProfileSink,
+) -> clustermatch::Result<()> {
+    let mut failure: Option<Error> = None;
     for path in files {
         check.start_file(&path.display().to_string());
-        let read = each_record(path, delimiter, &bar, &mut |item| {
+        let read = each_record(path, delimiter, bar, &mut |item| {
             match item {
                 Ok(r) => {
-                    check.check(&r);
+                    let clean = check.errors() == 0;
+                    if let Some((profile, _)) = check.check(&r) {
+                        if clean && failure.is_none() {
+                            if let Err(e) = sink.add(profile) {
+                                failure = Some(e);
+                                return false;
+                            }
+                        }
+                    }
                 }
                 Err(d) => check.error(d),
             }
@@ -105,27 +120,35 @@ fn check_all(files: &[PathBuf], delimiter: Option<u8>) -> Result<usize> {
         match read {
             Ok(()) => {}
             Err(Error::Input(e)) => e.diagnostics.into_iter().for_each(|d| check.error(d)),
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
+        }
+        if let Some(e) = failure.take() {
+            return Err(e);
         }
         check.end_file();
         if check.is_full() {
             break;
         }
     }
-    bar.finish_and_clear();
-    match check.finish() {
-        Ok(n) => Ok(n),
-        Err(Error::Input(e)) => {
+    let mut problems = ProfileCheck::new(&[]);
+    std::mem::swap(check, &mut problems);
+    problems.finish().map(|_| ())
+}
+
+/// Input problems get the count and the promise that nothing was stored.
+fn refused(e: Error) -> anyhow::Error {
+    match e {
+        Error::Input(e) => {
             let n = e.diagnostics.len() + e.more;
             let what = if n == 1 {
                 "1 problem".to_string()
             } else {
                 format!("{n} problems")
             };
-            Err(anyhow::Error::from(Error::Input(e))
-                .context(format!("{what} found; nothing was stored")))
+            anyhow::Error::from(Error::Input(e))
+                .context(format!("{what} found; nothing was stored"))
         }
-        Err(e) => Err(e.into()),
+        e => e.into(),
     }
 }
 
