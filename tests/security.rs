@@ -504,7 +504,7 @@ fn hostile_bodies_get_a_4xx_and_memory_stays_bounded() {
     assert_eq!(h["profiles"], json!(site.profiles));
     let peak = server.status_kb("VmHWM");
     assert!(
-        peak < baseline + 512 * 1024,
+        peak < baseline + 256 * 1024,
         "peak RSS {peak} kB from {baseline} kB"
     );
     eprintln!("RSS baseline {baseline} kB, peak {peak} kB");

@@ -199,6 +199,12 @@ fn a_short_soak_has_no_errors_and_stable_memory() {
     let rss_end = samples.last().map_or(0, |s| s.1);
     let rss_max = samples.iter().map(|s| s.1).max().unwrap_or(0);
     let total: u64 = by_kind.values().sum();
+    let trace: Vec<String> = samples
+        .iter()
+        .step_by(4)
+        .map(|(t, kb)| format!("{}s:{}MB", t.as_secs(), kb / 1024))
+        .collect();
+    eprintln!("RSS samples: {}", trace.join(" "));
     eprintln!(
         "soak {secs} s: {total} requests {by_kind:?}; errors {}; RSS kB start {rss_start}, \
          after warm-up {rss_warm}, end {rss_end}, max {rss_max}",
