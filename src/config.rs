@@ -108,7 +108,7 @@ impl Config {
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let c = clustermatch::Config::parse("c.toml", "[server]\ntoken = \"s3cret\"\n")?;
+    /// let c = clustermatch::config::Config::parse("c.toml", "[server]\ntoken = \"s3cret\"\n")?;
     /// assert!(!c.redacted().to_toml().contains("s3cret"));
     /// # Ok(()) }
     /// ```

@@ -317,7 +317,8 @@ impl ProfileIndex {
 
     /// Picks up commits made by another process: when [`Self::changed_on_disk`], reloads and
     /// publishes a new snapshot atomically (readers holding the old one keep it). Returns whether
-    /// it reloaded.
+    /// it reloaded. Does nothing while a write of this handle is running: that write publishes
+    /// its own snapshot once it has committed and merged.
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -333,6 +334,15 @@ impl ProfileIndex {
     /// # Ok(()) }
     /// ```
     pub fn refresh(&self) -> Result<bool> {
+        let _writing = match self.write.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(false),
+        };
+        self.refresh_unlocked()
+    }
+
+    fn refresh_unlocked(&self) -> Result<bool> {
         if !self.changed_on_disk()? {
             return Ok(false);
         }
@@ -407,7 +417,7 @@ impl ProfileIndex {
         let mut writer = self.writer()?;
         // With the lock held, catch up with commits another process made since the last
         // snapshot: ids it added must be replaced, not duplicated, and ids it removed are gone.
-        self.refresh()?;
+        self.refresh_unlocked()?;
         let before = self.snapshot();
         for id in delete {
             if !before.by_id.contains_key(id) {

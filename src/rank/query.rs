@@ -57,8 +57,16 @@ const MIN_WORD_CHARS: usize = 2;
 
 /// The document frequency of a term in a field and its idf, 0 when fewer than `min_df`
 /// documents hold it.
+///
+/// `df` counts deleted documents until a merge purges them, so `n` must too (tantivy's own BM25
+/// statistics use the same pair, see `bm25.rs`): with live documents only, replacing profiles
+/// made `df > n` and a negative idf, and their terms vanished from queries until the next merge.
 fn idf(searcher: &Searcher, field: Field, term: &str, min_df: u64) -> (u64, f32) {
-    let n = searcher.num_docs() as f32;
+    let n = searcher
+        .segment_readers()
+        .iter()
+        .map(|s| u64::from(s.max_doc()))
+        .sum::<u64>() as f32;
     let df = searcher
         .doc_freq(&Term::from_field_text(field, term))
         .unwrap_or(0);
