@@ -180,11 +180,20 @@ impl Error {
     }
 }
 
-/// The closest candidate to `value` by edit distance, when it is close enough to be a typo.
+/// Values longer than this (in bytes) get no suggestion from [`nearest`].
+pub const MAX_SUGGEST_LEN: usize = 256;
+
+/// The closest candidate to `value` by edit distance, when it is close enough to be a typo
+/// (never for a value longer than [`MAX_SUGGEST_LEN`]).
 pub fn nearest<'a, I>(value: &str, candidates: I) -> Option<String>
 where
     I: IntoIterator<Item = &'a str>,
 {
+    // A typo is short; comparing a huge value with every candidate would cost its length
+    // times theirs, for no useful suggestion.
+    if value.len() > MAX_SUGGEST_LEN {
+        return None;
+    }
     let value = value.to_lowercase();
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {

@@ -112,7 +112,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Tune(a) => tune_cmd(&settings, a),
         Command::Batch(a) => super::batch::run(a, &settings.config, &|| settings.engine()),
         Command::Config => {
-            let mut c = settings.config.clone();
+            let mut c = settings.config.redacted();
             c.index = Some(settings.index.clone());
             print!("{}", c.to_toml());
             Ok(())

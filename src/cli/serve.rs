@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// Create an empty index when there is none at --index (to fill it with PUT /profiles).
     #[arg(long)]
     pub create: bool,
+    /// How often to look for commits made by other processes (`clustermatch index` while the
+    /// server runs), in milliseconds; 0 never looks.
+    #[arg(long, value_name = "MS", default_value_t = server::REFRESH.as_millis() as u64)]
+    pub refresh_ms: u64,
 }
 
 /// Runs the service until SIGTERM or Ctrl-C, then finishes in-flight requests.
@@ -71,6 +75,7 @@ pub fn run(settings: &Settings, a: &ServeArgs) -> Result<()> {
         max_top: a.max_top,
         default_top: settings.config.top.unwrap_or(10).min(a.max_top).max(1),
         max_participants: a.max_participants,
+        refresh: std::time::Duration::from_millis(a.refresh_ms),
     };
     let writes_open = options.token.is_none();
     let profiles = engine.index().len();

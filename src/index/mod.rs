@@ -126,6 +126,8 @@ pub struct ProfileIndex {
     fields: Fields,
     snapshot: RwLock<Arc<Snapshot>>,
     write: Mutex<()>,
+    /// Serialises reloads, so that snapshots are published in commit order.
+    reloading: Mutex<()>,
     infer: InferParams,
 }
 
@@ -204,6 +206,7 @@ impl ProfileIndex {
             fields,
             snapshot: RwLock::new(Arc::new(snapshot)),
             write: Mutex::new(()),
+            reloading: Mutex::new(()),
             infer: InferParams::default(),
         })
     }
@@ -284,6 +287,7 @@ impl ProfileIndex {
 
     /// Re-reads the index from disk (after another process wrote) and publishes a new snapshot.
     pub fn reload(&self) -> Result<()> {
+        let _guard = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
         self.reader.reload().map_err(|e| self.wrap(e))?;
         let snap =
             Snapshot::load(self.reader.searcher(), &self.fields).map_err(|e| self.wrap(e))?;
@@ -292,6 +296,59 @@ impl ProfileIndex {
             Err(poisoned) => *poisoned.into_inner() = Arc::new(snap),
         }
         Ok(())
+    }
+
+    /// Whether the committed state on disk differs from the current snapshot: one read of the
+    /// small `meta.json`, no segment is opened. Always `false` in memory.
+    pub fn changed_on_disk(&self) -> Result<bool> {
+        if self.path.is_none() {
+            return Ok(false);
+        }
+        let metas = self
+            .index
+            .searchable_segment_metas()
+            .map_err(|e| self.wrap(e))?;
+        let snap = self.snapshot();
+        let current = snap.searcher.generation().segments();
+        Ok(metas.len() != current.len()
+            || metas
+                .iter()
+                .any(|m| current.get(&m.id()) != Some(&m.delete_opstamp())))
+    }
+
+    /// Picks up commits made by another process: when [`Self::changed_on_disk`], reloads and
+    /// publishes a new snapshot atomically (readers holding the old one keep it). Returns whether
+    /// it reloaded. Does nothing while a write of this handle is running: that write publishes
+    /// its own snapshot once it has committed and merged.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use clustermatch::{Profile, ProfileIndex};
+    /// let dir = tempfile::tempdir()?;
+    /// let server = ProfileIndex::open_or_create(dir.path())?;
+    /// let cron = ProfileIndex::open(dir.path())?;
+    /// cron.upsert(&[Profile { id: "a".into(), name: "A".into(), country: "FR".into(), ..Profile::default() }])?;
+    /// assert_eq!(server.len(), 0);
+    /// assert!(server.refresh()?);
+    /// assert_eq!(server.len(), 1);
+    /// assert!(!server.refresh()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn refresh(&self) -> Result<bool> {
+        let _writing = match self.write.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(false),
+        };
+        self.refresh_unlocked()
+    }
+
+    fn refresh_unlocked(&self) -> Result<bool> {
+        if !self.changed_on_disk()? {
+            return Ok(false);
+        }
+        self.reload()?;
+        Ok(true)
     }
 
     fn writer(&self) -> Result<IndexWriter<TantivyDocument>> {
@@ -358,13 +415,16 @@ impl ProfileIndex {
         F: FnOnce(&mut ProfileSink<'_>) -> Result<()>,
     {
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let mut writer = self.writer()?;
+        // With the lock held, catch up with commits another process made since the last
+        // snapshot: ids it added must be replaced, not duplicated, and ids it removed are gone.
+        self.refresh_unlocked()?;
         let before = self.snapshot();
         for id in delete {
             if !before.by_id.contains_key(id) {
                 return Err(self.unknown_id(&before, id));
             }
         }
-        let mut writer = self.writer()?;
         // Files left by a run that was killed or failed (a full disk) go first.
         let _ = writer.garbage_collect_files().wait();
         let mut sink = ProfileSink {

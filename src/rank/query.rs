@@ -77,9 +77,17 @@ struct Lookup<'a> {
 }
 
 impl Lookup<'_> {
+    /// `df` counts deleted documents until a merge purges them, so `n` does too (tantivy's own
+    /// BM25 statistics use the same pair, see `bm25.rs`): with live documents only, replacing
+    /// profiles made `df > n`, a negative idf, and their terms vanished from queries until the
+    /// next merge.
     fn stats(&mut self, field: Field, term: &str) -> TermStats {
-        let n = self.searcher.num_docs() as f32;
         let searcher = self.searcher;
+        let n = searcher
+            .segment_readers()
+            .iter()
+            .map(|s| u64::from(s.max_doc()))
+            .sum::<u64>() as f32;
         let at = match self.readers.iter().position(|(f, _)| *f == field) {
             Some(at) => at,
             None => {

@@ -10,7 +10,12 @@
 //! - reads run on tokio's blocking pool against the engine's current snapshot, which a write
 //!   swaps only after its commit, so reads go on during a write and see the old or the new state;
 //! - writes need `Authorization: Bearer TOKEN` when [`ServerOptions::token`] is set (compared in
-//!   constant time), and [`check_bind`] refuses a non-loopback address without a token;
+//!   constant time over SHA-256 digests, see [`auth`]; the token is never logged), and
+//!   [`check_bind`] refuses a non-loopback address without a token;
+//! - commits made by another process (`clustermatch index` run by cron while the server runs)
+//!   are picked up within [`ServerOptions::refresh`]: a background thread reads the index's
+//!   `meta.json` and, when its segments changed, loads a new snapshot and swaps it in atomically
+//!   (requests in flight finish on the snapshot they started with);
 //! - bodies are capped in size ([`ServerOptions::max_body`]) and nesting, `top` is capped, unknown
 //!   fields are rejected, and every bad request gets a 4xx JSON error naming the field;
 //! - a panic in a handler becomes a 500 (the server keeps running); each request is logged with
@@ -34,9 +39,11 @@
 //! # Ok(()) }
 //! ```
 
+pub mod auth;
 pub mod batch;
 mod body;
 pub mod error;
+pub mod limits;
 pub mod openapi;
 pub mod routes;
 
@@ -49,7 +56,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnRequest, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -64,8 +71,11 @@ pub const MAX_TOP: usize = 1000;
 /// The largest request body accepted, by default (4 MiB, a few thousand profiles).
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
-/// Settings of the service.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How often, by default, the server looks for commits made by other processes.
+pub const REFRESH: Duration = Duration::from_millis(500);
+
+/// Settings of the service. Its `Debug` never shows the token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ServerOptions {
     /// Bearer token required for writes; `None` leaves writes open (loopback only).
     pub token: Option<String>,
@@ -77,6 +87,22 @@ pub struct ServerOptions {
     pub default_top: usize,
     /// Most participants of one `POST /batch`.
     pub max_participants: usize,
+    /// How often to check the index directory for commits by other processes
+    /// (`Duration::ZERO`: never).
+    pub refresh: Duration,
+}
+
+impl std::fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("max_body", &self.max_body)
+            .field("max_top", &self.max_top)
+            .field("default_top", &self.default_top)
+            .field("max_participants", &self.max_participants)
+            .field("refresh", &self.refresh)
+            .finish()
+    }
 }
 
 impl Default for ServerOptions {
@@ -87,6 +113,7 @@ impl Default for ServerOptions {
             max_top: MAX_TOP,
             default_top: 10,
             max_participants: batch::MAX_PARTICIPANTS,
+            refresh: REFRESH,
         }
     }
 }
@@ -103,7 +130,7 @@ pub(crate) struct Limits {
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) engine: Arc<Engine>,
-    pub(crate) token: Option<Arc<str>>,
+    pub(crate) token: Option<Arc<auth::Token>>,
     pub(crate) limits: Limits,
     /// Plans running at once (`POST /batch`), at most [`batch::BATCH_CONCURRENCY`].
     pub(crate) batch_permits: Arc<tokio::sync::Semaphore>,
@@ -183,9 +210,15 @@ pub fn openapi_document() -> serde_json::Value {
 /// # Ok(()) }
 /// ```
 pub fn router(engine: Arc<Engine>, options: ServerOptions) -> Router {
+    if !options.refresh.is_zero() && engine.index().path().is_some() {
+        spawn_refresh(Arc::downgrade(&engine), options.refresh);
+    }
     let state = AppState {
         engine,
-        token: options.token.map(Arc::from),
+        token: options
+            .token
+            .as_deref()
+            .map(|t| Arc::new(auth::Token::new(t))),
         limits: Limits {
             max_top: options.max_top,
             default_top: options.default_top.clamp(1, options.max_top.max(1)),
@@ -193,6 +226,7 @@ pub fn router(engine: Arc<Engine>, options: ServerOptions) -> Router {
         },
         batch_permits: Arc::new(tokio::sync::Semaphore::new(batch::BATCH_CONCURRENCY)),
     };
+    let max_body = options.max_body;
     let (router, doc) = parts(state);
     let doc = Arc::new(serde_json::to_value(doc).unwrap_or_default());
     router
@@ -206,10 +240,13 @@ pub fn router(engine: Arc<Engine>, options: ServerOptions) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(options.max_body))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            refuse_declared_oversize(req, next, max_body)
+        }))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .make_span_with(request_span)
                 .on_request(DefaultOnRequest::new().level(Level::DEBUG))
                 .on_response(
                     DefaultOnResponse::new()
@@ -217,6 +254,71 @@ pub fn router(engine: Arc<Engine>, options: ServerOptions) -> Router {
                         .latency_unit(tower_http::LatencyUnit::Micros),
                 ),
         )
+}
+
+/// Every `every`, picks up commits made to the index by other processes; stops once the engine
+/// is dropped (the router with it). A failed reload (a segment removed by the other process's
+/// merge between reading `meta.json` and opening it, say) keeps the current snapshot and is
+/// retried at the next tick.
+fn spawn_refresh(engine: std::sync::Weak<Engine>, every: Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("index-refresh".into())
+        .spawn(move || loop {
+            std::thread::sleep(every);
+            let Some(engine) = engine.upgrade() else {
+                return;
+            };
+            match engine.index().refresh() {
+                Ok(true) => tracing::info!(
+                    profiles = engine.index().len(),
+                    "the index changed on disk; serving the new snapshot"
+                ),
+                Ok(false) => {}
+                Err(e) => tracing::warn!("checking the index for new commits: {e}"),
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start the index refresh thread: {e}");
+    }
+}
+
+/// The span of one request in the log: method, path and version. Never the query string (a
+/// client may put a token there by mistake) nor any header; long paths are cut.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let path = req.uri().path();
+    let path = match path.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &path[..cut]),
+        None => path.to_string(),
+    };
+    tracing::span!(
+        Level::INFO,
+        "request",
+        method = %req.method(),
+        path = %path,
+        version = ?req.version(),
+    )
+}
+
+/// Answers 413 at once to a request whose `Content-Length` is over the limit, instead of
+/// reading (or waiting for) a body it will refuse anyway.
+async fn refuse_declared_oversize(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+    max_body: usize,
+) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_body as u64) {
+        return ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "the request body is larger than the server's limit (see `--max-body`)",
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

@@ -10,7 +10,6 @@ use axum::extract::{Path, State};
 use axum::http::request::Parts;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
 use super::body::JsonBody;
@@ -119,7 +118,7 @@ impl FromRequestParts<AppState> for WriteAuth {
                 scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
             });
         match given {
-            Some(g) if bool::from(g.as_bytes().ct_eq(token.as_bytes())) => Ok(WriteAuth),
+            Some(g) if token.matches(g.as_bytes()) => Ok(WriteAuth),
             Some(_) => Err(ApiError::new(ErrorCode::Unauthorized, "wrong token")),
             None => Err(ApiError::new(
                 ErrorCode::Unauthorized,
@@ -193,6 +192,7 @@ fn resolve_match(
     state: &AppState,
     req: MatchRequest,
 ) -> Result<(Query, MatchOptions, crate::score::ScoringParams), ApiError> {
+    super::limits::check_match(&req)?;
     let text_given = req.text.is_some()
         || !req.sectors.is_empty()
         || req.country.is_some()
@@ -329,6 +329,7 @@ pub async fn get_profile(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Profile>, ApiError> {
+    super::limits::check_id("id", &id)?;
     let engine = state.engine.clone();
     let profile = blocking(move || engine.get(&id).map_err(ApiError::from)).await?;
     Ok(Json(profile))
@@ -381,6 +382,19 @@ pub async fn put_profiles(
         let mut records: Vec<RawRecord> = Vec::with_capacity(items.len());
         let mut bad = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
+            if super::limits::json_len(&item) > super::limits::MAX_PROFILE_BYTES {
+                bad.push(
+                    Diagnostic::new(
+                        "request",
+                        format!(
+                            "the profile is larger than {} bytes",
+                            super::limits::MAX_PROFILE_BYTES
+                        ),
+                    )
+                    .at_line(i + 1),
+                );
+                continue;
+            }
             match record_from_json(item, i + 1) {
                 Ok(r) => records.push(r),
                 Err(_) => {
@@ -418,6 +432,7 @@ pub async fn delete_profile(
     _auth: WriteAuth,
     Path(id): Path<String>,
 ) -> Result<Json<WriteSummary>, ApiError> {
+    super::limits::check_id("id", &id)?;
     let engine = state.engine.clone();
     let summary = blocking(move || engine.delete(&[id]).map_err(ApiError::from)).await?;
     Ok(Json(summary))
