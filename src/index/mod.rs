@@ -499,13 +499,14 @@ impl ProfileIndex {
                 Ok(())
             }
         });
-        if let Err(e) = merged {
+        if let Err(e) = &merged {
             tracing::warn!(
                 "index {}: merging segments failed after the commit: {e}",
                 self.label().display()
             );
-            let _ = writer.garbage_collect_files().wait();
         }
+        // The files of merged-away segments (or of a failed merge) go now, not at the next write.
+        let _ = writer.garbage_collect_files().wait();
         if let Err(e) = writer.wait_merging_threads() {
             tracing::warn!("index {}: {e}", self.label().display());
         }
