@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 SECONDS_EACH=${1:-180}
 shift || true
-TARGETS=${*:-"jsonl csv xlsx sheet_xml config"}
+TARGETS=${*:-"jsonl csv xlsx sheet_xml config event_files slots http_body"}
 export RUSTC_BOOTSTRAP=1
 cargo fuzz build -s none -a
 mkdir -p logs

@@ -99,6 +99,16 @@ pub(crate) struct Limits {
     pub(crate) max_participants: usize,
 }
 
+impl From<&ServerOptions> for Limits {
+    fn from(options: &ServerOptions) -> Self {
+        Limits {
+            max_top: options.max_top,
+            default_top: options.default_top.clamp(1, options.max_top.max(1)),
+            max_participants: options.max_participants,
+        }
+    }
+}
+
 /// What every handler shares: the engine, the token and the limits.
 #[derive(Clone)]
 pub struct AppState {
@@ -183,14 +193,11 @@ pub fn openapi_document() -> serde_json::Value {
 /// # Ok(()) }
 /// ```
 pub fn router(engine: Arc<Engine>, options: ServerOptions) -> Router {
+    let limits = Limits::from(&options);
     let state = AppState {
         engine,
         token: options.token.map(Arc::from),
-        limits: Limits {
-            max_top: options.max_top,
-            default_top: options.default_top.clamp(1, options.max_top.max(1)),
-            max_participants: options.max_participants,
-        },
+        limits,
         batch_permits: Arc::new(tokio::sync::Semaphore::new(batch::BATCH_CONCURRENCY)),
     };
     let (router, doc) = parts(state);
