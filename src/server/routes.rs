@@ -276,10 +276,7 @@ fn resolve_match(
     if top == 0 || top > limits.max_top {
         return Err(ApiError::invalid(
             "top",
-            format!(
-                "top must be between 1 and {}, found {top}",
-                limits.max_top
-            ),
+            format!("top must be between 1 and {}, found {top}", limits.max_top),
         ));
     }
     if !(0.0..=1.0).contains(&req.filters.min_score) {
