@@ -300,3 +300,19 @@ fn ods_far_cell_is_bounded() {
         )]
     );
 }
+
+/// A slot length in hours was multiplied by 60 without a check: `71582789h` wrapped around to
+/// 44 minutes in release builds (and panicked in debug builds).
+#[test]
+fn slot_length_in_hours_does_not_wrap() {
+    use clustermatch::event::SessionSpec;
+    let e = SessionSpec::parse("09:00-10:00/71582789h").expect_err("too long");
+    assert_eq!(
+        e,
+        "slot length \"71582789h\" in \"09:00-10:00/71582789h\" is longer than the session"
+    );
+    let e = SessionSpec::parse("09:00-10:00/4294967295h").expect_err("too long");
+    assert!(e.contains("longer than the session"), "{e}");
+    let s = SessionSpec::parse("09:00-11:00/1h").expect("1h");
+    assert_eq!(s.slot_minutes, 60);
+}
