@@ -14,9 +14,9 @@ use clustermatch::input::{csv_records, jsonl_records, validate_records};
 use clustermatch::Engine;
 use libfuzzer_sys::fuzz_target;
 
-const PROFILES: &[u8] = br#"{"id":"acme","name":"Acme","country":"FR","sectors":["C26"]}
+const PROFILES: &[u8] = br#"{"id":"acme","name":"Acme","country":"FR","sectors":["environmental_services"]}
 {"id":"beta","name":"Beta GmbH","country":"DE","description":"sensors"}
-{"id":"gamma","name":"Gamma","country":"CN","targets":["EU"]}"#;
+{"id":"gamma","name":"Gamma","country":"CN","target_countries":["EU"]}"#;
 
 struct Fixture {
     shape: EventShape,

@@ -14,7 +14,7 @@ use clustermatch::server::ServerOptions;
 use clustermatch::Engine;
 use libfuzzer_sys::fuzz_target;
 
-const PROFILES: &[u8] = br#"{"id":"acme","name":"Acme","country":"FR","sectors":["C26"]}
+const PROFILES: &[u8] = br#"{"id":"acme","name":"Acme","country":"FR","sectors":["environmental_services"]}
 {"id":"beta","name":"Beta GmbH","country":"DE","description":"sensors"}"#;
 
 fn engine() -> &'static Engine {
