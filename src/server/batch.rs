@@ -295,7 +295,7 @@ pub async fn batch(
 /// let body = br#"{"event": {"slots": ["09:00-10:00/20m"]},
 ///   "participants": [{"id": "a", "name": "A", "country": "FR", "availability": "1-2"},
 ///                    {"id": "b", "name": "B", "country": "DE"}],
-///   "requests": [{"a": "a", "b": "b"}]}"#;
+///   "requests": [{"a": "a", "b": "b", "type": "meet"}]}"#;
 /// let (shape, participants, requests) =
 ///     parse_batch_request(body, &engine, 100).map_err(|e| e.message)?;
 /// assert_eq!(shape.slots().len(), 3);
