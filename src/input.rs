@@ -756,6 +756,9 @@ fn data_text(cell: &calamine::Data) -> CellText {
     })
 }
 
+mod bounds;
+pub use bounds::MAX_GRID_CELLS;
+
 /// The widest sheet accepted, in columns (a profile has 13 fields; the rest is room for extras
 /// and notes).
 pub const MAX_SHEET_COLUMNS: u32 = 1024;
@@ -767,6 +770,8 @@ type SheetCells = BTreeMap<u32, Vec<(u32, CellText)>>;
 fn sheet_cells(label: &str, bytes: Vec<u8>) -> Result<(String, SheetCells)> {
     use calamine::{open_workbook_auto_from_rs, Reader, Sheets};
     let bad = |msg: String| Error::input(Diagnostic::new(label, msg));
+    // calamine lays `.xls` and `.ods` sheets out as dense grids when it opens them.
+    bounds::check(label, &bytes)?;
     let mut book = open_workbook_auto_from_rs(std::io::Cursor::new(bytes))
         .map_err(|e| bad(format!("cannot read spreadsheet: {e}")))?;
     let Some(first) = book.sheet_names().first().cloned() else {

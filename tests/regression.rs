@@ -105,3 +105,214 @@ fn calamine_overflow_on_a_long_cell_reference_is_an_error() {
         assert!(e.to_string().contains("calamine_ref_overflow.xlsx"), "{e}");
     }
 }
+
+/// A BIFF record: type, length, data.
+fn biff(out: &mut Vec<u8>, typ: u16, data: &[u8]) {
+    out.extend_from_slice(&typ.to_le_bytes());
+    out.extend_from_slice(&(data.len() as u16).to_le_bytes());
+    out.extend_from_slice(data);
+}
+
+/// An `.xls` cell record at (row, col): a Label for text, a Number otherwise.
+fn xls_cell(out: &mut Vec<u8>, row: u16, col: u16, value: &str) {
+    let mut d = Vec::new();
+    d.extend_from_slice(&row.to_le_bytes());
+    d.extend_from_slice(&col.to_le_bytes());
+    d.extend_from_slice(&0u16.to_le_bytes());
+    match value.parse::<f64>() {
+        Ok(f) => {
+            d.extend_from_slice(&f.to_le_bytes());
+            biff(out, 0x0203, &d);
+        }
+        Err(_) => {
+            d.extend_from_slice(&(value.len() as u16).to_le_bytes());
+            d.push(0);
+            d.extend_from_slice(value.as_bytes());
+            biff(out, 0x0204, &d);
+        }
+    }
+}
+
+/// A one-sheet BIFF8 `.xls` workbook (a compound file with a `Workbook` stream) whose sheet
+/// holds `records`.
+fn xls(records: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let bof = |dt: u16| {
+        let mut d = vec![0u8; 16];
+        d[..2].copy_from_slice(&0x0600u16.to_le_bytes());
+        d[2..4].copy_from_slice(&dt.to_le_bytes());
+        d
+    };
+    let name = b"People";
+    let mut globals = Vec::new();
+    biff(&mut globals, 0x0809, &bof(0x0005));
+    let mut sheet8 = vec![0u8; 6];
+    sheet8.extend_from_slice(&[name.len() as u8, 0]);
+    sheet8.extend_from_slice(name);
+    let at = globals.len() + 4;
+    biff(&mut globals, 0x0085, &sheet8);
+    biff(&mut globals, 0x000A, &[]);
+    let pos = globals.len() as u32;
+    globals[at..at + 4].copy_from_slice(&pos.to_le_bytes());
+    biff(&mut globals, 0x0809, &bof(0x0010));
+    globals.extend_from_slice(records);
+    biff(&mut globals, 0x000A, &[]);
+    let mut file = cfb::CompoundFile::create(std::io::Cursor::new(Vec::new())).expect("cfb");
+    {
+        let mut s = file.create_stream("/Workbook").expect("stream");
+        s.write_all(&globals).expect("write");
+    }
+    file.flush().expect("flush");
+    file.into_inner().into_inner()
+}
+
+/// The cells of a small people sheet: header and two rows.
+fn people(cell: &mut dyn FnMut(u16, u16, &str)) {
+    for (r, row) in [
+        ["id", "name", "country", "max_meetings"],
+        ["xa", "Xls A", "FR", "3"],
+        ["xb", "Xls B", "DE", "4"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        for (c, v) in row.iter().enumerate() {
+            cell(r as u16, c as u16, v);
+        }
+    }
+}
+
+/// `.xls` sheets were laid out by calamine as dense grids when the workbook was opened: a value
+/// at A1 and one at IV65536 asked for 16.7 million cells, and a DIMENSIONS record reserved the
+/// rows × columns it declares (a reversed range wrapped around to billions and aborted the
+/// process). Both are now checked before calamine reads the file; normal files still read.
+#[test]
+fn xls_far_cell_and_declared_range_are_bounded() {
+    let mut sheet = Vec::new();
+    people(&mut |r, c, v| xls_cell(&mut sheet, r, c, v));
+    let ok = xls(&sheet);
+    let recs = sheet_records("p.xls", &ok).expect("records");
+    let ps = validate_records("p.xls", &recs, &["max_meetings"]).expect("valid");
+    assert_eq!(ps.len(), 2);
+    assert_eq!((ps[1].profile.id.as_str(), ps[1].line), ("xb", 3));
+    assert_eq!(ps[0].extras["max_meetings"].as_text().as_deref(), Some("3"));
+
+    let mut far = sheet.clone();
+    xls_cell(&mut far, 65_535, 255, "1");
+    let e = messages(sheet_records("far.xls", &xls(&far)).expect_err("far cell"));
+    assert_eq!(
+        e,
+        vec![format!(
+            "far.xls:65536: sheet \"People\" has a value in cell IV65536, which spreads it over 65536 rows × 256 columns; at most {} cells are read from .xls files (in all sheets): remove the far-away value or save the sheet as .xlsx or CSV",
+            input::MAX_GRID_CELLS
+        )]
+    );
+
+    // DIMENSIONS: first row 10, last row + 1 = 2 (reversed), columns 0 to 4.
+    let mut dims = Vec::new();
+    let mut d = Vec::new();
+    for v in [10u32, 2] {
+        d.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [0u16, 4, 0] {
+        d.extend_from_slice(&v.to_le_bytes());
+    }
+    biff(&mut dims, 0x0200, &d);
+    dims.extend_from_slice(&sheet);
+    let e = messages(sheet_records("dims.xls", &xls(&dims)).expect_err("reversed range"));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("dims.xls:2: sheet \"People\" declares its cells to run up to D2, 17179869152 cells; at most"),
+        "{e:?}"
+    );
+}
+
+/// A minimal `.ods` whose first table has `rows` (the `<table:table-row>` elements).
+fn ods(rows: &str) -> Vec<u8> {
+    use std::io::Write;
+    let content = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet><table:table table:name="People">{rows}</table:table></office:spreadsheet></office:body></office:document-content>"#
+    );
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let o = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    z.start_file("mimetype", o).expect("zip");
+    z.write_all(b"application/vnd.oasis.opendocument.spreadsheet")
+        .expect("zip");
+    z.start_file("META-INF/manifest.xml", o).expect("zip");
+    z.write_all(br#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#)
+        .expect("zip");
+    z.start_file("content.xml", o).expect("zip");
+    z.write_all(content.as_bytes()).expect("zip");
+    z.finish().expect("zip").into_inner()
+}
+
+fn ods_rows() -> String {
+    let mut rows = String::new();
+    let mut row: Vec<String> = Vec::new();
+    let mut last = 0;
+    people(&mut |r, _, v| {
+        if r != last {
+            rows.push_str(&format!(
+                "<table:table-row>{}</table:table-row>",
+                row.join("")
+            ));
+            row.clear();
+            last = r;
+        }
+        row.push(format!(
+            r#"<table:table-cell office:value-type="string"><text:p>{v}</text:p></table:table-cell>"#
+        ));
+    });
+    // What spreadsheet programs write after the data: empty cells and rows, repeated.
+    format!(
+        r#"{rows}<table:table-row>{}<table:table-cell table:number-columns-repeated="16380"/></table:table-row><table:table-row table:number-rows-repeated="1048573"><table:table-cell table:number-columns-repeated="16384"/></table:table-row>"#,
+        row.join("")
+    )
+}
+
+/// `.ods` tables were laid out by calamine as dense grids when the workbook was opened: a value
+/// far below and to the right of the data (after a repeated empty row and repeated empty cells,
+/// a few dozen bytes) made it lay out up to its own cap of 100 million cells (over 3 GB). The table's extent is now checked while
+/// streaming `content.xml`, before calamine reads it; normal files (with the trailing repeated
+/// empty rows and cells spreadsheet programs write) still read.
+#[test]
+fn ods_far_cell_is_bounded() {
+    let ok = ods(&ods_rows());
+    let recs = sheet_records("p.ods", &ok).expect("records");
+    let ps = validate_records("p.ods", &recs, &["max_meetings"]).expect("valid");
+    assert_eq!(ps.len(), 2);
+    assert_eq!((ps[1].profile.id.as_str(), ps[1].line), ("xb", 3));
+
+    let far = format!(
+        r#"{}<table:table-row table:number-rows-repeated="1000000"><table:table-cell/></table:table-row><table:table-row><table:table-cell table:number-columns-repeated="16000"/><table:table-cell office:value-type="string"><text:p>x</text:p></table:table-cell></table:table-row>"#,
+        ods_rows()
+            .split("<table:table-row table:number-rows-repeated")
+            .next()
+            .unwrap_or_default()
+    );
+    let e = messages(sheet_records("far.ods", &ods(&far)).expect_err("far cell"));
+    assert_eq!(
+        e,
+        vec![format!(
+            "far.ods:1000004: sheet \"People\" has a value in cell WQK1000004, which spreads it over 1000004 rows × 16001 columns; at most {} cells are read from .ods files (in all sheets): remove the far-away value or save the sheet as .xlsx or CSV",
+            input::MAX_GRID_CELLS
+        )]
+    );
+}
+
+/// A slot length in hours was multiplied by 60 without a check: `71582789h` wrapped around to
+/// 44 minutes in release builds (and panicked in debug builds).
+#[test]
+fn slot_length_in_hours_does_not_wrap() {
+    use clustermatch::event::SessionSpec;
+    let e = SessionSpec::parse("09:00-10:00/71582789h").expect_err("too long");
+    assert_eq!(
+        e,
+        "slot length \"71582789h\" in \"09:00-10:00/71582789h\" is longer than the session"
+    );
+    let e = SessionSpec::parse("09:00-10:00/4294967295h").expect_err("too long");
+    assert!(e.contains("longer than the session"), "{e}");
+    let s = SessionSpec::parse("09:00-11:00/1h").expect("1h");
+    assert_eq!(s.slot_minutes, 60);
+}

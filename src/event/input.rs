@@ -246,12 +246,38 @@ pub fn participants_from_records(
 /// number ≥ 1, meet only) and `note`. Ids must be participants.
 pub fn read_requests(path: &Path, participants: &[Participant]) -> Result<Vec<Request>> {
     let label = path.display().to_string();
-    let records = read_records(path)?;
+    requests_from_records(&label, &read_records(path)?, participants)
+}
+
+/// Validates request records from one file (see [`read_requests`]); `label` names the file in
+/// messages.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use clustermatch::event::input::{participants_from_records, requests_from_records};
+/// use clustermatch::event::EventShape;
+/// use clustermatch::input::{csv_records, jsonl_records};
+/// let shape = EventShape::parse_flags(&["09:00-10:00/20m".into()], &[], None)?;
+/// let people = jsonl_records("p.jsonl", &br#"{"id":"a","name":"A","country":"FR"}
+/// {"id":"b","name":"B","country":"DE"}"#[..])?;
+/// let participants = participants_from_records("p.jsonl", &people, &shape, None)?;
+/// let rows = csv_records("r.csv", &b"a,b,type\na,b,meet\n"[..], None)?;
+/// let requests = requests_from_records("r.csv", &rows, &participants)?;
+/// assert_eq!(requests[0].b, "b");
+/// assert!(requests_from_records("r.csv", &csv_records("r.csv", &b"a,b\na,c\n"[..], None)?, &participants).is_err());
+/// # Ok(()) }
+/// ```
+pub fn requests_from_records(
+    label: &str,
+    records: &[RawRecord],
+    participants: &[Participant],
+) -> Result<Vec<Request>> {
+    let label = label.to_string();
     let ids: HashSet<&str> = participants.iter().map(|p| p.profile.id.as_str()).collect();
     let mut errors = Vec::new();
     let mut out = Vec::new();
     const FIELDS: [&str; 5] = ["a", "b", "type", "priority", "note"];
-    for r in &records {
+    for r in records {
         let err = |field: &str, m: String, s: Option<String>| {
             Diagnostic::new(&label, m)
                 .at_line(r.line)
@@ -378,11 +404,21 @@ pub fn pair_key(a: &str, b: &str) -> (String, String) {
 /// any table with columns `slot`, `table`, `a`, `b`; other columns are ignored).
 pub fn read_locked(path: &Path, participants: &[Participant]) -> Result<Vec<LockedMeeting>> {
     let label = path.display().to_string();
-    let records = read_records(path)?;
+    locked_from_records(&label, &read_records(path)?, participants)
+}
+
+/// Validates the records of an earlier agenda (see [`read_locked`]); `label` names the file in
+/// messages.
+pub fn locked_from_records(
+    label: &str,
+    records: &[RawRecord],
+    participants: &[Participant],
+) -> Result<Vec<LockedMeeting>> {
+    let label = label.to_string();
     let ids: HashSet<&str> = participants.iter().map(|p| p.profile.id.as_str()).collect();
     let mut errors = Vec::new();
     let mut out = Vec::new();
-    for r in &records {
+    for r in records {
         let get = |f: &str| {
             r.fields
                 .iter()

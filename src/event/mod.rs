@@ -177,7 +177,10 @@ impl SessionSpec {
         })?;
         let minutes = match unit {
             "m" | "min" | "mins" | "minutes" => n,
-            "h" | "hour" | "hours" => n * 60,
+            // `n * 60` wrapped around in release builds: `71582789h` became 44 minutes.
+            "h" | "hour" | "hours" => n.checked_mul(60).ok_or_else(|| {
+                format!("slot length \"{len}\" in \"{s}\" is longer than the session")
+            })?,
             _ => {
                 return Err(format!(
                     "bad slot length unit \"{unit}\" in \"{s}\": use m (minutes) or h (hours)"

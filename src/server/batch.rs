@@ -238,8 +238,100 @@ pub async fn batch(
     State(state): State<AppState>,
     JsonBody(req): JsonBody<BatchRequest>,
 ) -> Result<Json<BatchResult>, ApiError> {
+    let checked = precheck(req, state.limits.max_participants)?;
+    let permit = state
+        .batch_permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let engine = state.engine.clone();
+    let opts = PlanOptions {
+        candidates: checked.candidates,
+        recommendations: checked.recommendations,
+        params: engine.params().clone(),
+        locked: Vec::new(),
+    };
+    let result = blocking(move || {
+        let _permit = permit;
+        let Prechecked {
+            shape,
+            participants,
+            requests,
+            against_index,
+            ..
+        } = checked;
+        let participants = read_participants(participants, &shape, &engine)?;
+        check_requests(&requests, &participants)?;
+        let agenda = plan_with(
+            &participants,
+            &requests,
+            &shape,
+            &opts,
+            against_index.then_some(&*engine),
+            &NoProgress,
+        )
+        .map_err(ApiError::from)?;
+        let by_participant = by_participant(&agenda);
+        Ok(BatchResult {
+            agenda,
+            by_participant,
+        })
+    })
+    .await?;
+    Ok(Json(result))
+}
+
+/// Reads a `POST /batch` body into the planner's inputs, as the handler does once the content
+/// type is checked (everything but the planning): the JSON parsed (depth capped, errors
+/// located), the event shape and limits checked, participants given by id looked up in
+/// `engine`, profiles, availability, caps and requests validated.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use clustermatch::server::batch::parse_batch_request;
+/// use clustermatch::Engine;
+/// let engine = Engine::in_memory()?;
+/// let body = br#"{"event": {"slots": ["09:00-10:00/20m"]},
+///   "participants": [{"id": "a", "name": "A", "country": "FR", "availability": "1-2"},
+///                    {"id": "b", "name": "B", "country": "DE"}],
+///   "requests": [{"a": "a", "b": "b", "type": "meet"}]}"#;
+/// let (shape, participants, requests) =
+///     parse_batch_request(body, &engine, 100).map_err(|e| e.message)?;
+/// assert_eq!(shape.slots().len(), 3);
+/// assert_eq!(participants[0].availability, Some(vec![1, 2]));
+/// assert_eq!(requests.len(), 1);
+/// let bad = br#"{"event": {"slots": ["09:00-10:00/20x"]}, "participants": ["a"]}"#;
+/// let e = parse_batch_request(bad, &engine, 100).err();
+/// assert_eq!(e.and_then(|e| e.field).as_deref(), Some("event.slots[0]"));
+/// # Ok(()) }
+/// ```
+pub fn parse_batch_request(
+    bytes: &[u8],
+    engine: &crate::Engine,
+    max_participants: usize,
+) -> Result<(EventShape, Vec<crate::event::Participant>, Vec<Request>), ApiError> {
+    let checked = precheck(super::body::parse(bytes)?, max_participants)?;
+    let participants = read_participants(checked.participants, &checked.shape, engine)?;
+    check_requests(&checked.requests, &participants)?;
+    Ok((checked.shape, participants, checked.requests))
+}
+
+/// A batch request whose shape and limits are checked (participants and requests are checked
+/// on the blocking pool, as they may look profiles up).
+struct Prechecked {
+    shape: EventShape,
+    participants: Vec<serde_json::Value>,
+    requests: Vec<Request>,
+    against_index: bool,
+    candidates: usize,
+    recommendations: usize,
+}
+
+/// The checks that need no index: the event's shape, the number of participants, the
+/// ranking options.
+fn precheck(req: BatchRequest, max: usize) -> Result<Prechecked, ApiError> {
     let shape = event_shape(&req.event)?;
-    let max = state.limits.max_participants;
     if req.participants.is_empty() {
         return Err(ApiError::invalid(
             "participants",
@@ -271,41 +363,14 @@ pub async fn batch(
             ),
         ));
     }
-    let permit = state
-        .batch_permits
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    let engine = state.engine.clone();
-    let opts = PlanOptions {
+    Ok(Prechecked {
+        shape,
+        participants: req.participants,
+        requests: req.requests,
+        against_index: req.against_index,
         candidates,
         recommendations,
-        params: engine.params().clone(),
-        locked: Vec::new(),
-    };
-    let (participants, requests, against) = (req.participants, req.requests, req.against_index);
-    let result = blocking(move || {
-        let _permit = permit;
-        let participants = read_participants(participants, &shape, &engine)?;
-        check_requests(&requests, &participants)?;
-        let agenda = plan_with(
-            &participants,
-            &requests,
-            &shape,
-            &opts,
-            against.then_some(&*engine),
-            &NoProgress,
-        )
-        .map_err(ApiError::from)?;
-        let by_participant = by_participant(&agenda);
-        Ok(BatchResult {
-            agenda,
-            by_participant,
-        })
     })
-    .await?;
-    Ok(Json(result))
 }
 
 /// The event's shape, each problem located in `event`.

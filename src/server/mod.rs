@@ -126,6 +126,16 @@ pub(crate) struct Limits {
     pub(crate) max_participants: usize,
 }
 
+impl From<&ServerOptions> for Limits {
+    fn from(options: &ServerOptions) -> Self {
+        Limits {
+            max_top: options.max_top,
+            default_top: options.default_top.clamp(1, options.max_top.max(1)),
+            max_participants: options.max_participants,
+        }
+    }
+}
+
 /// What every handler shares: the engine, the token and the limits.
 #[derive(Clone)]
 pub struct AppState {
@@ -213,17 +223,14 @@ pub fn router(engine: Arc<Engine>, options: ServerOptions) -> Router {
     if !options.refresh.is_zero() && engine.index().path().is_some() {
         spawn_refresh(Arc::downgrade(&engine), options.refresh);
     }
+    let limits = Limits::from(&options);
     let state = AppState {
         engine,
         token: options
             .token
             .as_deref()
             .map(|t| Arc::new(auth::Token::new(t))),
-        limits: Limits {
-            max_top: options.max_top,
-            default_top: options.default_top.clamp(1, options.max_top.max(1)),
-            max_participants: options.max_participants,
-        },
+        limits,
         batch_permits: Arc::new(tokio::sync::Semaphore::new(batch::BATCH_CONCURRENCY)),
     };
     let max_body = options.max_body;

@@ -176,7 +176,7 @@ pub async fn match_partners(
     State(state): State<AppState>,
     JsonBody(req): JsonBody<MatchRequest>,
 ) -> Result<Json<MatchResult>, ApiError> {
-    let (query, opts, params) = resolve_match(&state, req)?;
+    let (query, opts, params) = resolve_match(&state.limits, state.engine.params(), req)?;
     let engine = state.engine.clone();
     let result = blocking(move || {
         engine
@@ -187,9 +187,36 @@ pub async fn match_partners(
     Ok(Json(result))
 }
 
+/// Reads a `POST /match` body into the engine's terms, as the handler does once the content
+/// type is checked: the JSON parsed (depth capped, errors located), then the request checked
+/// against the server's limits and `params` (the engine's scoring parameters).
+///
+/// ```
+/// use clustermatch::engine::Query;
+/// use clustermatch::score::ScoringParams;
+/// use clustermatch::server::{routes::parse_match_request, ServerOptions};
+/// let (options, params) = (ServerOptions::default(), ScoringParams::default());
+/// let (query, opts, _) = parse_match_request(br#"{"id": "acme", "top": 3}"#, &options, &params)
+///     .map_err(|e| e.message)?;
+/// assert_eq!(query, Query::Id("acme".into()));
+/// assert_eq!(opts.top, 3);
+/// let e = parse_match_request(br#"{"id": "acme", "top": 0}"#, &options, &params).err();
+/// assert_eq!(e.and_then(|e| e.field).as_deref(), Some("top"));
+/// # Ok::<(), String>(())
+/// ```
+pub fn parse_match_request(
+    bytes: &[u8],
+    options: &super::ServerOptions,
+    params: &crate::score::ScoringParams,
+) -> Result<(Query, MatchOptions, crate::score::ScoringParams), ApiError> {
+    let req: MatchRequest = super::body::parse(bytes)?;
+    resolve_match(&super::Limits::from(options), params, req)
+}
+
 /// Checks a match request and turns it into the engine's terms.
 fn resolve_match(
-    state: &AppState,
+    limits: &super::Limits,
+    params: &crate::score::ScoringParams,
     req: MatchRequest,
 ) -> Result<(Query, MatchOptions, crate::score::ScoringParams), ApiError> {
     super::limits::check_match(&req)?;
@@ -245,14 +272,11 @@ fn resolve_match(
             ));
         }
     };
-    let top = req.top.unwrap_or(state.limits.default_top);
-    if top == 0 || top > state.limits.max_top {
+    let top = req.top.unwrap_or(limits.default_top);
+    if top == 0 || top > limits.max_top {
         return Err(ApiError::invalid(
             "top",
-            format!(
-                "top must be between 1 and {}, found {top}",
-                state.limits.max_top
-            ),
+            format!("top must be between 1 and {}, found {top}", limits.max_top),
         ));
     }
     if !(0.0..=1.0).contains(&req.filters.min_score) {
@@ -264,7 +288,7 @@ fn resolve_match(
             ),
         ));
     }
-    let mut params = state.engine.params().clone();
+    let mut params = params.clone();
     if let Some(w) = req.weights {
         for (name, value, slot) in [
             ("text", w.text, &mut params.weights.text),
@@ -354,6 +378,34 @@ pub async fn put_profiles(
     _auth: WriteAuth,
     JsonBody(body): JsonBody<serde_json::Value>,
 ) -> Result<Json<WriteSummary>, ApiError> {
+    let engine = state.engine.clone();
+    let summary = blocking(move || {
+        let profiles = profiles_from_value(body)?;
+        engine.upsert(&profiles).map_err(ApiError::from)
+    })
+    .await?;
+    Ok(Json(summary))
+}
+
+/// Reads a `PUT /profiles` body (one profile object or an array of them) into validated
+/// profiles, as the handler does once the content type is checked; every problem is located
+/// by its JSON path.
+///
+/// ```
+/// use clustermatch::server::routes::parse_profiles_body;
+/// let ps = parse_profiles_body(br#"[{"id": "a", "name": "A", "country": "FR"}]"#)
+///     .map_err(|e| e.message)?;
+/// assert_eq!(ps[0].id, "a");
+/// let e = parse_profiles_body(br#"[{"id": "a", "name": "A", "country": "Frnce"}]"#).err();
+/// assert_eq!(e.and_then(|e| e.field).as_deref(), Some("[0].country"));
+/// # Ok::<(), String>(())
+/// ```
+pub fn parse_profiles_body(bytes: &[u8]) -> Result<Vec<Profile>, ApiError> {
+    profiles_from_value(super::body::parse(bytes)?)
+}
+
+/// Validates the profiles of a `PUT /profiles` body.
+fn profiles_from_value(body: serde_json::Value) -> Result<Vec<Profile>, ApiError> {
     let (items, many) = match body {
         serde_json::Value::Array(items) => (items, true),
         one @ serde_json::Value::Object(_) => (vec![one], false),
@@ -370,51 +422,45 @@ pub async fn put_profiles(
             "the array holds no profiles",
         ));
     }
-    let engine = state.engine.clone();
-    let summary = blocking(move || {
-        let path = move |d: &Diagnostic| {
-            let prefix = match (many, d.line) {
-                (true, Some(line)) => format!("[{}]", line.saturating_sub(1)),
-                _ => String::new(),
-            };
-            profile_path(d, &prefix)
+    let path = move |d: &Diagnostic| {
+        let prefix = match (many, d.line) {
+            (true, Some(line)) => format!("[{}]", line.saturating_sub(1)),
+            _ => String::new(),
         };
-        let mut records: Vec<RawRecord> = Vec::with_capacity(items.len());
-        let mut bad = Vec::new();
-        for (i, item) in items.into_iter().enumerate() {
-            if super::limits::json_len(&item) > super::limits::MAX_PROFILE_BYTES {
-                bad.push(
-                    Diagnostic::new(
-                        "request",
-                        format!(
-                            "the profile is larger than {} bytes",
-                            super::limits::MAX_PROFILE_BYTES
-                        ),
-                    )
-                    .at_line(i + 1),
-                );
-                continue;
-            }
-            match record_from_json(item, i + 1) {
-                Ok(r) => records.push(r),
-                Err(_) => {
-                    bad.push(Diagnostic::new("request", "expected a profile object").at_line(i + 1))
-                }
+        profile_path(d, &prefix)
+    };
+    let mut records: Vec<RawRecord> = Vec::with_capacity(items.len());
+    let mut bad = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        if super::limits::json_len(&item) > super::limits::MAX_PROFILE_BYTES {
+            bad.push(
+                Diagnostic::new(
+                    "request",
+                    format!(
+                        "the profile is larger than {} bytes",
+                        super::limits::MAX_PROFILE_BYTES
+                    ),
+                )
+                .at_line(i + 1),
+            );
+            continue;
+        }
+        match record_from_json(item, i + 1) {
+            Ok(r) => records.push(r),
+            Err(_) => {
+                bad.push(Diagnostic::new("request", "expected a profile object").at_line(i + 1))
             }
         }
-        if !bad.is_empty() {
-            let e = crate::Error::Input(crate::error::InputErrors::new(bad));
-            return Err(ApiError::from_library(e, &path));
-        }
-        let profiles: Vec<Profile> = validate_records("request", &records, &[])
-            .map_err(|e| ApiError::from_library(e, &path))?
-            .into_iter()
-            .map(|p| p.profile)
-            .collect();
-        engine.upsert(&profiles).map_err(ApiError::from)
-    })
-    .await?;
-    Ok(Json(summary))
+    }
+    if !bad.is_empty() {
+        let e = crate::Error::Input(crate::error::InputErrors::new(bad));
+        return Err(ApiError::from_library(e, &path));
+    }
+    Ok(validate_records("request", &records, &[])
+        .map_err(|e| ApiError::from_library(e, &path))?
+        .into_iter()
+        .map(|p| p.profile)
+        .collect())
 }
 
 /// Removes a profile.
