@@ -46,7 +46,11 @@ PROBE=$TARGET/release/examples/scale
 IDX=$SCALE_DIR/idx$N
 rm -rf "$IDX"
 echo "indexing" >&2
-$TIME -v -o "$SCALE_DIR/build$N.time" "$BIN" --no-config index --index "$IDX" --input "$CORPUS" 2>"$SCALE_DIR/build$N.log"
+$TIME -v -o "$SCALE_DIR/build$N.time" "$BIN" --no-config index --index "$IDX" --input "$CORPUS" 2>"$SCALE_DIR/build$N.log" || {
+  echo "indexing failed (df: $(df -h "$SCALE_DIR" | awk 'NR==2 {print $4}') free):" >&2
+  tail -5 "$SCALE_DIR/build$N.log" >&2
+  exit 1
+}
 echo "measuring latency and batch" >&2
 $TIME -v -o "$SCALE_DIR/query$N.time" "$PROBE" --index "$IDX" --corpus "$CORPUS" \
   --queries "$QUERIES" --batch "$BATCH" --threads 2 >"$SCALE_DIR/probe$N.json"
