@@ -51,7 +51,7 @@ pub struct Snapshot {
     /// Display names of all rows, concatenated (empty in indexes without a name column).
     names: String,
     /// End of each row's name in `names` (empty in indexes without a name column).
-    name_ends: Vec<u32>,
+    name_ends: Vec<usize>,
 }
 
 impl Snapshot {
@@ -155,7 +155,7 @@ impl Snapshot {
                         self.names.push_str(name);
                     }
                 }
-                self.name_ends.push(self.names.len() as u32);
+                self.name_ends.push(self.names.len());
             }
             self.rows.push(row);
         }
@@ -186,10 +186,10 @@ impl Snapshot {
     /// has no such column (built by an older version: read the stored profile instead).
     pub fn name_of(&self, row: u32) -> Option<&str> {
         let row = row as usize;
-        let end = *self.name_ends.get(row)? as usize;
+        let end = *self.name_ends.get(row)?;
         let start = match row {
             0 => 0,
-            _ => self.name_ends[row - 1] as usize,
+            _ => self.name_ends[row - 1],
         };
         self.names.get(start..end)
     }
