@@ -1,10 +1,12 @@
 //! Ranking: for one query, score every live candidate with the three components, apply the
 //! filters, keep the top k with ties broken by id, and explain each kept match.
 //!
-//! The steps, in order: the query's text query is run once over every segment (tantivy's BM25,
-//! visiting only matching documents); every other candidate is scored from the snapshot's
-//! columns; hard filters (self, exclusions, country, kind, sector) drop candidates; the combined
-//! score orders them; the top k are explained (matched terms, shared sectors, countries).
+//! The steps, in order: the query's BM25 is added into a per-thread accumulator, clause by
+//! clause and segment by segment ([`bm25`]); hard filters (self, exclusions, country, kind,
+//! sector) drop candidates; the candidates that can still reach the top k ([`pruned`]; every
+//! candidate on the exhaustive path) get their sector and country parts from the snapshot's
+//! columns; the combined score orders them; the top k are explained (matched terms, shared
+//! sectors, countries).
 
 mod bm25;
 mod matched;
