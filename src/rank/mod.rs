@@ -2,8 +2,8 @@
 //! filters, keep the top k with ties broken by id, and explain each kept match.
 //!
 //! The steps, in order: the query's BM25 is added into a per-thread accumulator, clause by
-//! clause and segment by segment ([`bm25`]); hard filters (self, exclusions, country, kind,
-//! sector) drop candidates; the candidates that can still reach the top k ([`pruned`]; every
+//! clause and segment by segment (module `bm25`); hard filters (self, exclusions, country, kind,
+//! sector) drop candidates; the candidates that can still reach the top k (module `pruned`; every
 //! candidate on the exhaustive path) get their sector and country parts from the snapshot's
 //! columns; the combined score orders them; the top k are explained (matched terms, shared
 //! sectors, countries).

@@ -1,4 +1,4 @@
-//! `POST /batch`: plan an event over HTTP — the library's [`crate::event::plan_with`] (what
+//! `POST /batch`: plan an event over HTTP — the library's [`crate::event::batch::plan_with`] (what
 //! `clustermatch batch` runs) on participants given inline or by the ids of stored profiles.
 //!
 //! The request mirrors the CLI: `participants` (profiles with optional `availability` and
