@@ -83,8 +83,8 @@ pub enum Availability {
 }
 
 /// A participant given as a profile (validated like a line of a profile file), with its
-/// availability and meeting cap. Its schema in the OpenAPI document is `Profile`'s with the two
-/// fields added (added to the served OpenAPI document by the server).
+/// availability and meeting cap. Its schema in the served OpenAPI document is `Profile`'s with
+/// the two fields added.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[allow(dead_code)]
 pub struct InlineParticipant {
