@@ -48,7 +48,7 @@ pub(super) fn index(settings: &Settings, a: &IndexArgs) -> Result<()> {
             })?;
         }
     }
-    let created = !settings.index.join("meta.json").is_file() && !settings.index.exists();
+    let created = !settings.index.exists();
     let engine = settings.engine_for_write()?;
     let bar = progress(total_bytes(&a.input), "indexing");
     let mut check = ProfileCheck::new(&[]);

@@ -121,9 +121,9 @@ impl<'s> Visit<'s, '_> {
     /// Visits the rows of `acc` (the query's BM25 of every row) that may reach the top k, and
     /// returns the raw BM25 of the kept rows, sorted by row.
     fn run(&mut self, acc: &[f32]) -> Vec<(u32, f32)> {
-        let top = self.prepared.normaliser;
         let mut rows = Vec::new();
-        let first = FIRST_PASS_SHARE * top;
+        // The normaliser is the best BM25 (or the floor above it).
+        let first = FIRST_PASS_SHARE * self.prepared.normaliser;
         rows_in_range(acc, first, f32::INFINITY, &mut rows);
         self.visit_all(&rows, acc);
         // Rows matching at least one term (every BM25 is positive) below the first cut.
