@@ -6,6 +6,7 @@
 //! [`Error::Locked`] instead of corrupting the index; a commit is atomic (tantivy swaps
 //! `meta.json`), so a crash mid-write leaves the previous state.
 
+pub mod cache;
 pub mod infer;
 pub mod schema;
 pub mod snapshot;

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use tantivy::columnar::StrColumn;
 use tantivy::{DocAddress, DocId, Searcher};
 
+use super::cache::Cache;
 use super::schema::{Fields, INFERRED_BIT};
 use crate::taxonomy::SectorSet;
 
@@ -48,6 +49,8 @@ pub struct Snapshot {
     pub by_id: HashMap<String, u32>,
     /// Rows of deleted documents, in order.
     pub dead: Vec<u32>,
+    /// Term lookups and posting lists decoded by the queries of this snapshot.
+    pub cache: Cache,
     /// Display names of all rows, concatenated (empty in indexes without a name column).
     names: String,
     /// End of each row's name in `names` (empty in indexes without a name column).
@@ -69,6 +72,7 @@ impl Snapshot {
             segment_base: Vec::new(),
             by_id: HashMap::with_capacity(total),
             dead: Vec::new(),
+            cache: Cache::default(),
             names: String::new(),
             name_ends: Vec::new(),
             searcher: searcher.clone(),

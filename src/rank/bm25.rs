@@ -2,13 +2,14 @@
 //!
 //! tantivy's union of term scorers walks all posting lists together, document by document, in
 //! windows; with the 30–60 clauses of a query its bookkeeping costs more than the scoring. Here
-//! each clause's posting list is decoded a block (128 documents) at a time and its scores are
-//! added into a dense accumulator indexed by row. The per-clause weights are tantivy's own
-//! ([`Bm25Weight`], same statistics and boost) and the clauses are added in query order, the
-//! order in which the union sums them, so the scores are the union's (a test checks it).
+//! each clause's posting list, decoded once per snapshot with each posting's `tf / (tf + norm)`
+//! ([`crate::index::cache`]), is multiplied by the clause weight and added into a dense
+//! accumulator indexed by row. The weights are tantivy's own (`idf · (1 + k1) · boost` from the
+//! same statistics, as `Bm25Weight` computes them) and the clauses are added in query order, the
+//! order in which the union sums them, so the scores are the union's bit for bit (a test checks
+//! it, also once the lists are cached).
 
-use tantivy::query::{Bm25StatisticsProvider, Bm25Weight};
-use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::query::Bm25StatisticsProvider;
 
 use super::query::TextQuery;
 use crate::index::Snapshot;
@@ -28,24 +29,11 @@ pub(super) fn accumulate(
     if total_docs == 0 {
         return Ok(0.0);
     }
-    // Average field length of each field met so far (at most three).
-    let mut averages: Vec<(Field, f32)> = Vec::with_capacity(3);
-    let mut weights = Vec::with_capacity(tq.clauses.len());
-    for clause in &tq.clauses {
-        let average = match averages.iter().find(|(f, _)| *f == clause.field) {
-            Some(&(_, a)) => a,
-            None => {
-                let tokens = searcher.total_num_tokens(clause.field)?;
-                let a = tokens as f32 / total_docs as f32;
-                averages.push((clause.field, a));
-                a
-            }
-        };
-        weights.push(
-            Bm25Weight::for_one_term_without_explain(clause.doc_freq, total_docs, average)
-                .boost_by(clause.boost),
-        );
-    }
+    let weights: Vec<f32> = tq
+        .clauses
+        .iter()
+        .map(|c| weight(c.doc_freq, total_docs, c.boost))
+        .collect();
     // Segment by segment, so that the part of the accumulator being written stays in cache
     // from zeroing to the maximum while every clause is walked; each row still gets its clauses
     // in query order.
@@ -56,30 +44,31 @@ pub(super) fn accumulate(
             continue;
         };
         acc.fill(0.0);
-        for (clause, weight) in tq.clauses.iter().zip(&weights) {
+        for (clause, &weight) in tq.clauses.iter().zip(&weights) {
             let Some(info) = clause.infos.get(ord).and_then(Option::as_ref) else {
                 continue;
             };
-            let inverted = seg.inverted_index(clause.field)?;
-            let mut block =
-                inverted.read_block_postings_from_terminfo(info, IndexRecordOption::WithFreqs)?;
-            let norms = seg.get_fieldnorms_reader(clause.field)?;
-            loop {
-                let docs = block.docs();
-                if docs.is_empty() {
-                    break;
+            let list = snap.cache.postings(searcher, ord, clause.field, info)?;
+            for &(doc, factor) in list.iter() {
+                if let Some(a) = acc.get_mut(doc as usize) {
+                    *a += weight * factor;
                 }
-                for (&doc, &tf) in docs.iter().zip(block.freqs()) {
-                    if let Some(a) = acc.get_mut(doc as usize) {
-                        *a += weight.score(norms.fieldnorm_id(doc), tf);
-                    }
-                }
-                block.advance();
             }
         }
         top = top.max(segment_top(acc, base as u32, snap, self_row));
     }
     Ok(top)
+}
+
+/// A clause's weight, `idf · (1 + k1) · boost`, computed as tantivy's `Bm25Weight` does.
+fn weight(doc_freq: u64, total_docs: u64, boost: f32) -> f32 {
+    let x = (total_docs.saturating_sub(doc_freq) as f32 + 0.5) / (doc_freq as f32 + 0.5);
+    let weight = (1.0 + x).ln() * (1.0 + 1.2);
+    if boost == 1.0 {
+        weight
+    } else {
+        weight * boost
+    }
 }
 
 /// Zeroes the deleted rows of one segment's slice of the accumulator and returns its largest
@@ -165,7 +154,7 @@ mod tests {
         for i in [0, 5, 17, 150] {
             let q = profile(i);
             let Some(tq) = super::super::query::build(
-                &snap.searcher,
+                &snap,
                 index.fields(),
                 &q,
                 SectorSet::default(),
@@ -178,6 +167,10 @@ mod tests {
             let mut ours = vec![7f32; snap.rows.len()];
             let top = accumulate(&tq, &snap, &mut ours, None)?;
             assert_eq!(top, ours.iter().copied().fold(0.0, f32::max));
+            // The second time every list comes from the snapshot's cache.
+            let mut again = vec![3f32; snap.rows.len()];
+            accumulate(&tq, &snap, &mut again, None)?;
+            assert_eq!(again, ours);
             let mut theirs = vec![0f32; snap.rows.len()];
             let weight = tq
                 .tantivy_query()

@@ -1,12 +1,10 @@
 //! The query words each kept match shares with the query, read from the index's postings:
 //! the same words as [`super::query::matched_words`] (a word counts when one of its clauses'
 //! terms occurs in the candidate field that clause targets), without re-analysing every
-//! candidate's text. One posting list per clause, walked once over the kept rows in order.
+//! candidate's text. Each clause's decoded list (the one the BM25 pass used, cached in the
+//! snapshot) is searched for the kept rows.
 
 use std::collections::HashMap;
-
-use tantivy::schema::IndexRecordOption;
-use tantivy::DocSet;
 
 use super::query::TextQuery;
 use crate::index::Snapshot;
@@ -23,47 +21,32 @@ pub(super) fn matched_words(
         .enumerate()
         .map(|(i, (t, _))| (t.as_str(), i))
         .collect();
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_by_key(|&i| rows[i]);
     let mut hit = vec![vec![false; tq.terms.len()]; rows.len()];
-    let segs = snap.searcher.segment_readers();
     for clause in &tq.clauses {
         let Some(&ti) = term_index.get(clause.term.as_str()) else {
             continue;
         };
-        let mut at = 0;
-        while at < order.len() {
-            let seg_ord = snap.segment_base.partition_point(|b| *b <= rows[order[at]]) - 1;
-            let base = snap.segment_base[seg_ord];
-            let end = snap
-                .segment_base
-                .get(seg_ord + 1)
-                .copied()
-                .unwrap_or(u32::MAX);
-            let group_end = at + order[at..].partition_point(|&i| rows[i] < end);
-            let postings = match clause.infos.get(seg_ord).and_then(Option::as_ref) {
-                Some(info) => Some(
-                    segs[seg_ord]
-                        .inverted_index(clause.field)?
-                        .read_postings_from_terminfo(info, IndexRecordOption::Basic)?,
-                ),
-                None => None,
-            };
-            if let Some(mut postings) = postings {
-                for &i in &order[at..group_end] {
-                    if hit[i][ti] {
-                        continue;
-                    }
-                    let doc = rows[i] - base;
-                    let d = if postings.doc() < doc {
-                        postings.seek(doc)
-                    } else {
-                        postings.doc()
-                    };
-                    hit[i][ti] = d == doc;
-                }
+        // The clause's list in each segment, fetched when a row of that segment needs it.
+        let mut lists = vec![None; snap.segment_base.len()];
+        for (i, &row) in rows.iter().enumerate() {
+            if hit[i][ti] {
+                continue;
             }
-            at = group_end;
+            let seg = snap.segment_base.partition_point(|b| *b <= row) - 1;
+            let Some(info) = clause.infos.get(seg).and_then(Option::as_ref) else {
+                continue;
+            };
+            let list = match &lists[seg] {
+                Some(list) => list,
+                None => lists[seg].insert(snap.cache.postings(
+                    &snap.searcher,
+                    seg,
+                    clause.field,
+                    info,
+                )?),
+            };
+            let doc = row - snap.segment_base[seg];
+            hit[i][ti] = list.binary_search_by_key(&doc, |p| p.0).is_ok();
         }
     }
     Ok(hit
@@ -124,7 +107,7 @@ mod tests {
         for q in &profiles[..10] {
             let sectors = crate::taxonomy::taxonomy().set_of(&q.sectors);
             let tq = query::build(
-                &snap.searcher,
+                &snap,
                 index.fields(),
                 q,
                 sectors,

@@ -306,7 +306,7 @@ fn prepare_query(
 ) -> Prepared {
     Prepared {
         text: query::build(
-            &snap.searcher,
+            snap,
             index.fields(),
             &q.profile,
             q.sectors,

@@ -5,14 +5,15 @@
 //! [`TextParams`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::OnceLock;
 
-use tantivy::postings::TermInfo;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::InvertedIndexReader;
-use tantivy::{Searcher, Term};
+use tantivy::Term;
 
+use crate::index::cache::TermInfos;
 use crate::index::schema::{about_text, analyzer, surface_analyzer, tokens, Fields};
+use crate::index::Snapshot;
 use crate::profile::Profile;
 use crate::score::text::TextParams;
 use crate::taxonomy::{taxonomy, SectorSet};
@@ -34,7 +35,7 @@ pub struct Clause {
     pub doc_freq: u64,
     /// Where the term's postings are in each segment of the searcher the query was built with
     /// (`None` where the segment lacks the term), so that scoring does not look it up again.
-    pub infos: Vec<Option<TermInfo>>,
+    pub infos: TermInfos,
 }
 
 /// The text side of a query, ready to run (see [`crate::rank`] for how it is scored).
@@ -62,59 +63,33 @@ const MIN_WORD_CHARS: usize = 2;
 
 /// What the index says of one (field, term): document frequency, idf (0 when fewer than
 /// `min_df` documents hold it), and the term's postings in each segment.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct TermStats {
     df: u64,
     idf: f32,
-    infos: Vec<Option<TermInfo>>,
+    infos: TermInfos,
 }
 
-/// Term lookups in the inverted index of every segment, each field's readers opened once.
+/// Term lookups in a snapshot (through its cache: the same terms come back query after query).
 struct Lookup<'a> {
-    searcher: &'a Searcher,
-    readers: Vec<(Field, Vec<Option<std::sync::Arc<InvertedIndexReader>>>)>,
+    snap: &'a Snapshot,
+    /// Documents in the index, deleted ones included: `df` counts deleted documents until a
+    /// merge purges them, so `n` does too (tantivy's own BM25 statistics use the same pair, see
+    /// `bm25.rs`). With live documents only, replacing profiles made `df > n`, a negative idf,
+    /// and their terms vanished from queries until the next merge.
+    n: f32,
     min_df: u64,
 }
 
 impl Lookup<'_> {
-    /// `df` counts deleted documents until a merge purges them, so `n` does too (tantivy's own
-    /// BM25 statistics use the same pair, see `bm25.rs`): with live documents only, replacing
-    /// profiles made `df > n`, a negative idf, and their terms vanished from queries until the
-    /// next merge.
-    fn stats(&mut self, field: Field, term: &str) -> TermStats {
-        let searcher = self.searcher;
-        let n = searcher
-            .segment_readers()
-            .iter()
-            .map(|s| u64::from(s.max_doc()))
-            .sum::<u64>() as f32;
-        let at = match self.readers.iter().position(|(f, _)| *f == field) {
-            Some(at) => at,
-            None => {
-                let readers = searcher
-                    .segment_readers()
-                    .iter()
-                    .map(|seg| seg.inverted_index(field).ok())
-                    .collect();
-                self.readers.push((field, readers));
-                self.readers.len() - 1
-            }
-        };
-        let key = Term::from_field_text(field, term);
-        let infos: Vec<Option<TermInfo>> = self.readers[at]
-            .1
-            .iter()
-            .map(|r| {
-                r.as_ref()
-                    .and_then(|r| r.get_term_info(&key).ok().flatten())
-            })
-            .collect();
+    fn stats(&self, field: Field, term: &str) -> TermStats {
+        let infos = self.snap.cache.term(&self.snap.searcher, field, term);
         let df: u64 = infos.iter().flatten().map(|ti| ti.doc_freq as u64).sum();
         let idf = if df == 0 || df < self.min_df {
             0.0
         } else {
             let d = df as f32;
-            (1.0 + (n - d + 0.5) / (d + 0.5)).ln()
+            (1.0 + (self.n - d + 0.5) / (d + 0.5)).ln()
         };
         TermStats { df, idf, infos }
     }
@@ -156,7 +131,7 @@ type Source = (BTreeMap<String, usize>, Vec<(Field, f32)>);
 /// Builds the text query of a profile; `None` when its text has no term known to the index.
 /// `stored` says whether the query profile is itself in the index.
 pub fn build(
-    searcher: &Searcher,
+    snap: &Snapshot,
     fields: &Fields,
     q: &Profile,
     sectors: SectorSet,
@@ -166,8 +141,7 @@ pub fn build(
     // A stored query holds each of its own terms: a term no other profile has matches nothing.
     let min_df = if stored { 2 } else { 1 };
     let mut surface = HashMap::new();
-    let mut vocabulary = analyse(&sector_vocabulary(sectors), &mut surface);
-    vocabulary.values_mut().for_each(|tf| *tf = 1);
+    let vocabulary = sector_terms(sectors, &mut surface);
     let sources: [Source; 4] = [
         (
             analyse(&about_text(q), &mut surface),
@@ -188,9 +162,14 @@ pub fn build(
     ];
     // Informativeness of each term: sum over sources of tf * boost * idf in the target field.
     let mut weight: BTreeMap<&str, f32> = BTreeMap::new();
-    let mut lookup = Lookup {
-        searcher,
-        readers: Vec::with_capacity(3),
+    let lookup = Lookup {
+        snap,
+        n: snap
+            .searcher
+            .segment_readers()
+            .iter()
+            .map(|s| u64::from(s.max_doc()))
+            .sum::<u64>() as f32,
         min_df,
     };
     let mut idf_cache: HashMap<(Field, &str), TermStats> = HashMap::new();
@@ -281,21 +260,48 @@ impl TextQuery {
     }
 }
 
-/// The vocabulary of a sector set: names, aliases and keywords from the taxonomy.
-fn sector_vocabulary(sectors: SectorSet) -> String {
-    let t = taxonomy();
-    let mut text = String::new();
-    for i in sectors.iter().filter(|&i| i < t.sectors().len()) {
-        let s = t.sector(i);
-        for w in std::iter::once(&s.name)
-            .chain(&s.aliases)
-            .chain(&s.keywords)
-        {
-            text.push_str(w);
-            text.push_str(". ");
+/// The analysed vocabulary of a sector set (names, aliases and keywords from the taxonomy), each
+/// term once, with the first surface word of each term not yet in `surface`: what analysing the
+/// sectors' words one after the other gives. Each sector is analysed once per process.
+fn sector_terms(
+    sectors: SectorSet,
+    surface: &mut HashMap<String, String>,
+) -> BTreeMap<String, usize> {
+    static TERMS: OnceLock<Vec<Vec<(String, String)>>> = OnceLock::new();
+    let per_sector = TERMS.get_or_init(|| {
+        let t = taxonomy();
+        (0..t.sectors().len())
+            .map(|i| {
+                let s = t.sector(i);
+                let mut text = String::new();
+                for w in std::iter::once(&s.name)
+                    .chain(&s.aliases)
+                    .chain(&s.keywords)
+                {
+                    text.push_str(w);
+                    text.push_str(". ");
+                }
+                let mut words = HashMap::new();
+                analyse(&text, &mut words)
+                    .into_keys()
+                    .filter_map(|term| {
+                        let word = words.remove(&term)?;
+                        Some((term, word))
+                    })
+                    .collect()
+            })
+            .collect()
+    });
+    let mut terms = BTreeMap::new();
+    for i in sectors.iter() {
+        for (term, word) in per_sector.get(i).into_iter().flatten() {
+            terms.insert(term.clone(), 1);
+            if !surface.contains_key(term) {
+                surface.insert(term.clone(), word.clone());
+            }
         }
     }
-    text
+    terms
 }
 
 /// The query words that contributed to a candidate's text score: a word counts when one of its
