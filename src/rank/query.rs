@@ -7,6 +7,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::OnceLock;
 
+use rustc_hash::FxHashMap;
+
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::Term;
@@ -172,10 +174,11 @@ pub fn build(
             .sum::<u64>() as f32,
         min_df,
     };
-    let mut idf_cache: HashMap<(Field, &str), TermStats> = HashMap::new();
+    let mut idf_cache: FxHashMap<(Field, &str), TermStats> = FxHashMap::default();
     for (counts, targets) in &sources {
         for (term, tf) in counts {
-            for (field, boost) in targets {
+            // A zero boost adds nothing: no lookup (the sector vocabulary with expansion off).
+            for (field, boost) in targets.iter().filter(|(_, b)| *b != 0.0) {
                 let i = idf_cache
                     .entry((*field, term.as_str()))
                     .or_insert_with(|| lookup.stats(*field, term))
@@ -193,7 +196,7 @@ pub fn build(
     let keep: HashSet<&str> = ranked.iter().map(|(t, _)| *t).collect();
     let mut clauses: Vec<Clause> = Vec::new();
     // Position of each (field, term) in `clauses`, to merge repeated ones.
-    let mut at: HashMap<(Field, &str), usize> = HashMap::new();
+    let mut at: FxHashMap<(Field, &str), usize> = FxHashMap::default();
     let mut ideal = 0.0;
     for (counts, targets) in &sources {
         for term in counts.keys().filter(|t| keep.contains(t.as_str())) {
