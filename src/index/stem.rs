@@ -47,28 +47,33 @@ fn uncached_chain() -> TextAnalyzer {
 pub fn stem_in_place(word: &mut String) -> bool {
     STEMS.with(|stems| {
         let mut stems = stems.borrow_mut();
-        let outcome = match stems.get(word.as_str()) {
-            Some(outcome) => outcome.clone(),
-            None => {
-                let outcome = stem_uncached(word);
-                if stems.len() >= CAPACITY {
-                    stems.clear();
-                }
-                stems.insert(word.as_str().into(), outcome.clone());
-                outcome
-            }
-        };
-        match outcome {
-            Some(stem) => {
-                if *stem != **word {
-                    word.clear();
-                    word.push_str(&stem);
-                }
-                true
-            }
-            None => false,
+        if let Some(outcome) = stems.get(word.as_str()) {
+            // The remembered stem is written straight into the token, not copied first.
+            return apply(word, outcome.as_deref());
         }
+        let key: Box<str> = word.as_str().into();
+        let outcome = stem_uncached(word);
+        let kept = apply(word, outcome.as_deref());
+        if stems.len() >= CAPACITY {
+            stems.clear();
+        }
+        stems.insert(key, outcome);
+        kept
     })
+}
+
+/// Puts a word's outcome in its place: its stem, or `false` for a stop word.
+fn apply(word: &mut String, outcome: Option<&str>) -> bool {
+    match outcome {
+        Some(stem) => {
+            if stem != word.as_str() {
+                word.clear();
+                word.push_str(stem);
+            }
+            true
+        }
+        None => false,
+    }
 }
 
 fn stem_uncached(word: &str) -> Option<Box<str>> {
