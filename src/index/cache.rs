@@ -18,6 +18,7 @@
 //! the size of the decoded index; a snapshot is replaced after every commit and its cache goes
 //! with it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use rustc_hash::FxHashMap;
@@ -41,15 +42,39 @@ type Key = (usize, Field, usize);
 /// A term's entry in each segment's dictionary (`None` where the segment lacks it).
 pub type TermInfos = Arc<[Option<TermInfo>]>;
 
+/// Postings a snapshot keeps decoded at most (8 bytes each: 1 GiB). Past it, lists not yet kept
+/// are decoded for the query that needs them and dropped after it. A million generated
+/// profiles take about 70 M once every common term has been queried.
+pub const MAX_POSTINGS: usize = 128 << 20;
+
 /// Term lookups and decoded posting lists of one snapshot, filled on first use.
-#[derive(Default)]
 pub struct Cache {
     lists: RwLock<FxHashMap<Key, Arc<[Impact]>>>,
+    /// Postings in `lists`.
+    held: AtomicUsize,
+    /// At most this many postings are kept.
+    budget: usize,
     /// Per field, term text to its entries.
     terms: RwLock<Vec<(Field, FxHashMap<String, TermInfos>)>>,
 }
 
+impl Default for Cache {
+    fn default() -> Self {
+        Cache::with_budget(MAX_POSTINGS)
+    }
+}
+
 impl Cache {
+    /// An empty cache keeping at most `budget` postings decoded.
+    pub fn with_budget(budget: usize) -> Cache {
+        Cache {
+            lists: RwLock::default(),
+            held: AtomicUsize::new(0),
+            budget,
+            terms: RwLock::default(),
+        }
+    }
+
     /// The dictionary entries of `term` in `field` in each segment of `searcher` (the
     /// snapshot's), looked up now if no query of this snapshot has yet.
     pub fn term(&self, searcher: &Searcher, field: Field, term: &str) -> TermInfos {
@@ -100,12 +125,21 @@ impl Cache {
         };
         let list = decode(seg, field, info, average_length(searcher, field)?)?;
         let mut lists = self.lists.write().unwrap_or_else(|e| e.into_inner());
-        Ok(lists.entry(key).or_insert(list).clone())
+        if let Some(kept) = lists.get(&key) {
+            // Another thread decoded it meanwhile.
+            return Ok(kept.clone());
+        }
+        let held = self.held.load(Ordering::Relaxed);
+        if held + list.len() <= self.budget {
+            self.held.store(held + list.len(), Ordering::Relaxed);
+            lists.insert(key, list.clone());
+        }
+        Ok(list)
     }
 
-    /// Number of postings held.
+    /// Number of postings kept decoded.
     pub fn postings_held(&self) -> usize {
-        self.read().values().map(|l| l.len()).sum()
+        self.held.load(Ordering::Relaxed)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, FxHashMap<Key, Arc<[Impact]>>> {
@@ -158,4 +192,58 @@ fn decode(
         block.advance();
     }
     Ok(list.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Profile;
+    use crate::ProfileIndex;
+    use tantivy::DocSet;
+
+    fn profiles(n: usize) -> Vec<Profile> {
+        (0..n)
+            .map(|i| Profile {
+                id: format!("p{i:03}"),
+                name: format!("P{i}"),
+                country: "FR".into(),
+                description: "water ".repeat(1 + i % 5) + &"cluster ".repeat(i % 3),
+                ..Profile::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn decoded_lists_hold_every_posting_and_the_budget_is_kept(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let index = ProfileIndex::in_memory()?;
+        index.upsert(&profiles(300))?;
+        let snap = index.snapshot();
+        let field = index.fields().about;
+        let cache = Cache::with_budget(400);
+        let mut lengths = Vec::new();
+        for word in ["water", "cluster"] {
+            let infos = cache.term(&snap.searcher, field, word);
+            let info = infos[0].clone().expect("term in the only segment");
+            let list = cache.postings(&snap.searcher, 0, field, &info)?;
+            // Every posting, in document order, as tantivy's own postings give them.
+            let mut postings = snap
+                .searcher
+                .segment_reader(0)
+                .inverted_index(field)?
+                .read_postings_from_terminfo(&info, IndexRecordOption::WithFreqs)?;
+            let mut docs = Vec::new();
+            while postings.doc() != tantivy::TERMINATED {
+                docs.push(postings.doc());
+                postings.advance();
+            }
+            assert_eq!(list.iter().map(|p| p.0).collect::<Vec<_>>(), docs);
+            assert!(list.iter().all(|p| p.1 > 0.0 && p.1 < 1.0));
+            lengths.push(list.len());
+        }
+        // "water" (300 postings) is kept; "cluster" (200) would pass the budget of 400.
+        assert_eq!(lengths, vec![300, 200]);
+        assert_eq!(cache.postings_held(), 300);
+        Ok(())
+    }
 }
