@@ -142,6 +142,7 @@ fn main() -> Result<()> {
         "batch_matches": lists,
         "mutual_pairs": pairs,
         "open_s": open_s,
+        "cached_postings": engine.index().snapshot().cache.postings_held(),
         "strategy": format!("{:?}", a.strategy),
     });
     println!("{out}");

@@ -48,12 +48,9 @@ pub(super) fn accumulate(
             let Some(info) = clause.infos.get(ord).and_then(Option::as_ref) else {
                 continue;
             };
-            let list = snap.cache.postings(searcher, ord, clause.field, info)?;
-            for &(doc, factor) in list.iter() {
-                if let Some(a) = acc.get_mut(doc as usize) {
-                    *a += weight * factor;
-                }
-            }
+            snap.cache
+                .postings(searcher, ord, clause.field, info)?
+                .add_scaled(weight, acc);
         }
         top = top.max(segment_top(acc, base as u32, snap, self_row));
     }

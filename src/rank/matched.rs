@@ -46,7 +46,7 @@ pub(super) fn matched_words(
                 )?),
             };
             let doc = row - snap.segment_base[seg];
-            hit[i][ti] = list.binary_search_by_key(&doc, |p| p.0).is_ok();
+            hit[i][ti] = list.contains(doc);
         }
     }
     Ok(hit
