@@ -37,7 +37,7 @@ const B: f32 = 0.75;
 ///
 /// A list holds few distinct factors (one per pair of field length and term frequency met), so
 /// most lists keep each factor as a one-byte code into a table of at most 256 values, and their
-/// documents as 16-bit gaps: 3 bytes a posting instead of 8, less memory to stream through per
+/// documents as 16-bit gaps (with every 32nd document whole, for lookups): about 3 bytes a posting instead of 8, less memory to stream through per
 /// query. Lists with more distinct factors keep them inline.
 pub enum Postings {
     /// Documents with a code into `factors` each.
@@ -54,7 +54,7 @@ pub enum Postings {
 }
 
 /// Every this many postings, [`Docs::Gaps`] keeps the document itself, for lookups.
-const MARK_EVERY: usize = 128;
+const MARK_EVERY: usize = 32;
 
 /// The documents of a [`Postings::Coded`] list, ascending.
 pub enum Docs {
