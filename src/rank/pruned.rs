@@ -5,8 +5,8 @@
 //! the k-th best score θ found so far, whatever its sector and country: its BM25 must reach
 //! `normaliser * (θ - w_sector - w_country) / w_text`. The query's BM25 of every row is
 //! accumulated once (the very sums the exhaustive path uses) and its maximum sets the
-//! normaliser. A first pass then scores the rows whose BM25 is at least half the best — usually
-//! enough to fill the top k and raise θ so that the bound excludes nearly every other row; a
+//! normaliser. A first pass then scores the rows whose BM25 is at least half the best (those at
+//! 0.8 of the best or more first, so that the bound rises early) — usually enough to fill the top k and raise θ so that the bound excludes nearly every other row; a
 //! second pass visits the rows between the bound and that cut, skipping blocks of rows below the
 //! bound with one vectorised comparison. Only rows that pass the bound are scored fully from the
 //! snapshot's columns. Candidates matching no query term score at most `w_sector + w_country`:
@@ -99,6 +99,10 @@ pub(super) fn top_k<'a>(
 /// row, which a second pass then only has to compare.
 const FIRST_PASS_SHARE: f32 = 0.5;
 
+/// Within the first pass, rows whose BM25 is at least this share of the best one are visited
+/// before the others (no sort: one more walk over the first pass's rows).
+const HIGH_SHARE: f32 = 0.8;
+
 /// The state of one pruned ranking: the top-k heap and its bound.
 struct Visit<'s, 'p> {
     snap: &'s Snapshot,
@@ -125,7 +129,14 @@ impl<'s> Visit<'s, '_> {
         // The normaliser is the best BM25 (or the floor above it).
         let first = FIRST_PASS_SHARE * self.prepared.normaliser;
         rows_in_range(acc, first, f32::INFINITY, &mut rows);
-        self.visit_all(&rows, acc);
+        // The best of them first, so that the bound rises before the others are looked at.
+        let high = HIGH_SHARE * self.prepared.normaliser;
+        for &row in rows.iter().filter(|&&r| acc[r as usize] >= high) {
+            self.visit(row, acc[row as usize]);
+        }
+        for &row in rows.iter().filter(|&&r| acc[r as usize] < high) {
+            self.visit(row, acc[row as usize]);
+        }
         // Rows matching at least one term (every BM25 is positive) below the first cut.
         if self.bar < first {
             rows.clear();
