@@ -6,9 +6,10 @@
 //! `normaliser * (θ - w_sector - w_country) / w_text`. The query's BM25 of every row is
 //! accumulated once (the very sums the exhaustive path uses) and its maximum sets the
 //! normaliser. A first pass then scores the rows whose BM25 is at least half the best (those at
-//! 0.8 of the best or more first, so that the bound rises early) — usually enough to fill the top k and raise θ so that the bound excludes nearly every other row; a
-//! second pass visits the rows between the bound and that cut, skipping blocks of rows below the
-//! bound with one vectorised comparison. Only rows that pass the bound are scored fully from the
+//! 0.8 of the best or more first, so that the bound rises early) — usually enough to fill the
+//! top k and raise θ so that the bound excludes nearly every other row; a second pass visits the
+//! rows between the bound and that cut, skipping blocks of rows below the bound with one
+//! vectorised comparison. Only rows that pass the bound are scored fully from the
 //! snapshot's columns. Candidates matching no query term score at most `w_sector + w_country`:
 //! when θ is above that, they are never looked at; otherwise they are scored too.
 //!
