@@ -25,6 +25,27 @@ pub const EU_GROUP: &str = "EU";
 /// assert_eq!(clustermatch::country::parse("Atlantis"), None);
 /// ```
 pub fn parse(value: &str) -> Option<String> {
+    thread_local! {
+        /// Outcomes of recent spellings: a file repeats a few countries thousands of times, and
+        /// `celes` compares a spelling with every country's names.
+        static SEEN: std::cell::RefCell<rustc_hash::FxHashMap<String, Option<String>>> =
+            std::cell::RefCell::new(rustc_hash::FxHashMap::default());
+    }
+    SEEN.with(|seen| {
+        let mut seen = seen.borrow_mut();
+        if let Some(outcome) = seen.get(value) {
+            return outcome.clone();
+        }
+        let outcome = parse_uncached(value);
+        if seen.len() >= 4096 {
+            seen.clear();
+        }
+        seen.insert(value.to_string(), outcome.clone());
+        outcome
+    })
+}
+
+fn parse_uncached(value: &str) -> Option<String> {
     let v = value.trim();
     if v.is_empty() {
         return None;

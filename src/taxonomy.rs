@@ -222,10 +222,19 @@ impl Taxonomy {
     /// assert_eq!(t.sector(i).code, "biopharmaceuticals");
     /// ```
     pub fn resolve(&self, value: &str) -> Option<usize> {
-        let key = normalise(value);
+        // A value already in normal form (what input files usually hold: the code itself) is
+        // looked up as it is, without building its normal form.
+        let plain = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_';
+        if value.bytes().all(plain) {
+            return self.lookup(value);
+        }
+        self.lookup(&normalise(value))
+    }
+
+    fn lookup(&self, key: &str) -> Option<usize> {
         self.by_code
-            .get(&key)
-            .or_else(|| self.by_alias.get(&key))
+            .get(key)
+            .or_else(|| self.by_alias.get(key))
             .copied()
     }
 
