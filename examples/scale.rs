@@ -7,6 +7,8 @@
 //! cargo run --release --example scale -- --index DIR --corpus FILE.jsonl [--queries 1000]
 //!     [--batch 1000] [--threads 2] [--strategy auto|exhaustive]
 //!     [--check N]   (first compare pruned and exhaustive rankings of N queries)
+//!     [--warm]      (run the queries once before timing them: a long-running server's steady
+//!                    state, every posting list the queries need already decoded)
 //! ```
 //!
 //! Prints one JSON line: `{"p50_ms", "p99_ms", "mean_ms", "batch_s", "open_s", ...}`.
@@ -29,6 +31,7 @@ struct Args {
     threads: usize,
     strategy: Strategy,
     check: usize,
+    warm: bool,
 }
 
 fn args() -> Result<Args> {
@@ -40,6 +43,7 @@ fn args() -> Result<Args> {
         threads: 2,
         strategy: Strategy::Auto,
         check: 0,
+        warm: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -51,6 +55,7 @@ fn args() -> Result<Args> {
             "--batch" => a.batch = value()?.parse()?,
             "--threads" => a.threads = value()?.parse()?,
             "--check" => a.check = value()?.parse()?,
+            "--warm" => a.warm = true,
             "--strategy" => {
                 a.strategy = match value()?.as_str() {
                     "auto" => Strategy::Auto,
@@ -104,7 +109,8 @@ fn main() -> Result<()> {
         ..MatchOptions::default()
     };
     check(&engine, &ids[..a.check.min(ids.len())])?;
-    for id in ids.iter().take(10) {
+    let warmup = if a.warm { a.queries } else { 10 };
+    for id in ids.iter().take(warmup) {
         match_id(&engine, id, &single, a.strategy)?;
     }
     let mut lat = Vec::with_capacity(a.queries);
@@ -144,6 +150,7 @@ fn main() -> Result<()> {
         "open_s": open_s,
         "cached_postings": engine.index().snapshot().cache.postings_held(),
         "strategy": format!("{:?}", a.strategy),
+        "warm": a.warm,
     });
     println!("{out}");
     Ok(())
