@@ -139,6 +139,16 @@ impl Docs {
 impl Postings {
     /// Encodes `(document, factor)` pairs (ascending by document), with codes when at most
     /// `max_codes` (≤ 256) distinct factors occur.
+    ///
+    /// ```
+    /// use clustermatch::index::cache::Postings;
+    /// let list = Postings::encode(vec![(3, 0.5), (9, 0.25), (70_000, 0.5)], 256);
+    /// assert!(list.contains(9) && !list.contains(10));
+    /// let mut acc = vec![0f32; 70_001];
+    /// list.add_scaled(2.0, &mut acc);
+    /// assert_eq!((acc[3], acc[9], acc[70_000]), (1.0, 0.5, 1.0));
+    /// assert_eq!(list.pairs(), vec![(3, 0.5), (9, 0.25), (70_000, 0.5)]);
+    /// ```
     pub fn encode(pairs: Vec<(u32, f32)>, max_codes: usize) -> Postings {
         let max_codes = max_codes.min(256);
         let mut factors: Vec<f32> = Vec::new();
