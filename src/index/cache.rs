@@ -266,6 +266,9 @@ pub type TermInfos = Arc<[Option<TermInfo>]>;
 /// dropped after it. A million generated profiles keep 69 M after 1,000 queries (≈ 215 MB).
 pub const MAX_POSTINGS: usize = 128 << 20;
 
+/// (field, term) lookups a snapshot keeps at most (about 100 bytes each).
+pub const MAX_TERMS: usize = 1 << 20;
+
 /// Term lookups and decoded posting lists of one snapshot, filled on first use.
 pub struct Cache {
     lists: RwLock<FxHashMap<Key, Arc<Postings>>>,
@@ -315,6 +318,11 @@ impl Cache {
             })
             .collect();
         let mut terms = self.terms.write().unwrap_or_else(|e| e.into_inner());
+        if terms.iter().map(|(_, map)| map.len()).sum::<usize>() >= MAX_TERMS {
+            // Free-text queries can bring any number of distinct words: past the bound, they
+            // are looked up each time.
+            return infos;
+        }
         let at = match terms.iter().position(|(f, _)| *f == field) {
             Some(at) => at,
             None => {
