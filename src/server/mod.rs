@@ -16,6 +16,8 @@
 //!   are picked up within [`ServerOptions::refresh`]: a background thread reads the index's
 //!   `meta.json` and, when its segments changed, loads a new snapshot and swaps it in atomically
 //!   (requests in flight finish on the snapshot they started with);
+//! - a request body must arrive within [`ServerOptions::read_timeout`] of its headers (a client
+//!   that stalls mid-body gets `408` and the connection is closed, instead of holding it);
 //! - bodies are capped in size ([`ServerOptions::max_body`]) and nesting, `top` is capped, unknown
 //!   fields are rejected, and every bad request gets a 4xx JSON error naming the field;
 //! - a panic in a handler becomes a 500 (the server keeps running); each request is logged with
@@ -56,6 +58,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::RequestBodyDeadlineLayer;
 use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa::OpenApi;
@@ -74,6 +77,9 @@ pub const MAX_BODY: usize = 4 * 1024 * 1024;
 /// How often, by default, the server looks for commits made by other processes.
 pub const REFRESH: Duration = Duration::from_millis(500);
 
+/// How long, by default, a request body may take to arrive once its headers have.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Settings of the service. Its `Debug` never shows the token.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ServerOptions {
@@ -90,6 +96,9 @@ pub struct ServerOptions {
     /// How often to check the index directory for commits by other processes
     /// (`Duration::ZERO`: never).
     pub refresh: Duration,
+    /// How long a request body may take to arrive, from the request's headers to its last
+    /// byte; past it the request gets `408 request_timeout` and the connection is closed.
+    pub read_timeout: Duration,
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -101,6 +110,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("default_top", &self.default_top)
             .field("max_participants", &self.max_participants)
             .field("refresh", &self.refresh)
+            .field("read_timeout", &self.read_timeout)
             .finish()
     }
 }
@@ -114,6 +124,7 @@ impl Default for ServerOptions {
             default_top: 10,
             max_participants: batch::MAX_PARTICIPANTS,
             refresh: REFRESH,
+            read_timeout: READ_TIMEOUT,
         }
     }
 }
@@ -234,6 +245,7 @@ pub fn router(engine: Arc<Engine>, options: ServerOptions) -> Router {
         batch_permits: Arc::new(tokio::sync::Semaphore::new(batch::BATCH_CONCURRENCY)),
     };
     let max_body = options.max_body;
+    let read_timeout = options.read_timeout;
     let (router, doc) = parts(state);
     let doc = Arc::new(serde_json::to_value(doc).unwrap_or_default());
     router
@@ -261,6 +273,9 @@ pub fn router(engine: Arc<Engine>, options: ServerOptions) -> Router {
                         .latency_unit(tower_http::LatencyUnit::Micros),
                 ),
         )
+        // Outermost: the body's deadline starts as soon as the request's headers are in. A
+        // single deadline (not one reset by every chunk), so trickling bytes does not extend it.
+        .layer(RequestBodyDeadlineLayer::new(read_timeout))
 }
 
 /// Every `every`, picks up commits made to the index by other processes; stops once the engine
