@@ -53,8 +53,9 @@ pub struct ServerConfig {
     /// Address to bind, e.g. `127.0.0.1:8080`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub addr: Option<String>,
-    /// Seconds a request body may take to arrive once its headers have (default 30); a client
-    /// that stalls mid-body past it gets `408` (`--read-timeout` overrides it).
+    /// Seconds a request's headers may take to arrive, and then its body (default 30): a client
+    /// that stalls mid-body gets `408`, one that stalls in its headers or idles is disconnected
+    /// (`--read-timeout` overrides it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read_timeout: Option<f64>,
 }

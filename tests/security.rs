@@ -19,7 +19,8 @@
 //!    file's contents, and the only files the server holds open or mapped are in the index
 //!    directory (plus its own binary and system libraries);
 //! 5. a client that sends its headers and then stalls (or trickles) its body gets `408` within
-//!    the configured read timeout and is disconnected, while other clients are served meanwhile;
+//!    the configured read timeout and is disconnected, one that sends nothing or half its headers
+//!    is disconnected too, and other clients are served meanwhile;
 //! 6. a ~900 KB invalid value (a country, a sector, a field name, an id) never comes back whole
 //!    in an error: every value an error quotes is cut to 80 characters.
 //!
@@ -687,8 +688,8 @@ fn no_request_reaches_a_file_outside_the_index() {
     }
 }
 
-/// Reads from `s` until the server closes the connection (or 30 s pass); the text and when the
-/// first byte came.
+/// Reads from `s` until the server closes the connection (or 30 s pass, which panics); the
+/// text and when the first byte came.
 fn read_until_closed(s: &mut TcpStream) -> (String, Option<Instant>) {
     s.set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
@@ -696,7 +697,9 @@ fn read_until_closed(s: &mut TcpStream) -> (String, Option<Instant>) {
     let mut buf = [0u8; 4096];
     loop {
         match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
+            Ok(0) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the server did not close the connection: {e}"),
             Ok(n) => {
                 first.get_or_insert_with(Instant::now);
                 out.extend_from_slice(&buf[..n]);
@@ -741,6 +744,14 @@ fn a_client_stalling_its_body_gets_408_and_others_are_served_meanwhile() {
         }
     });
 
+    // Connects and sends nothing; sends half a request line and headers.
+    let mut silent = TcpStream::connect(&server.addr).expect("connect");
+    let silent_at = Instant::now();
+    let mut half = TcpStream::connect(&server.addr).expect("connect");
+    half.write_all(b"POST /match HTTP/1.1\r\nHost: x\r\nContent-Ty")
+        .expect("half a head");
+    let half_at = Instant::now();
+
     // Meanwhile, other clients are served at once.
     for _ in 0..5 {
         let t = Instant::now();
@@ -780,6 +791,20 @@ fn a_client_stalling_its_body_gets_408_and_others_are_served_meanwhile() {
         );
     }
     let _ = writer.join();
+    // No request, no answer: the connections without complete headers are just closed, at the
+    // deadline too.
+    for (what, s, since) in [
+        ("silent", &mut silent, silent_at),
+        ("half a head", &mut half, half_at),
+    ] {
+        let (text, _) = read_until_closed(s);
+        let after = since.elapsed();
+        assert!(!text.starts_with("HTTP/1.1 2"), "{what}: {text:?}");
+        assert!(
+            after >= Duration::from_millis(1400) && after < Duration::from_secs(6),
+            "{what}: closed after {after:?}"
+        );
+    }
 
     // The server is still fine.
     let a = server.call("GET", "/health", None, &[]);

@@ -43,9 +43,9 @@ pub struct ServeArgs {
     /// server runs), in milliseconds; 0 never looks.
     #[arg(long, value_name = "MS", default_value_t = server::REFRESH.as_millis() as u64)]
     pub refresh_ms: u64,
-    /// Seconds a request body may take to arrive once its headers have; a client stalling
-    /// past it gets 408 and is disconnected [default: `[server] read_timeout` in the config,
-    /// or 30].
+    /// Seconds a request's headers may take to arrive, and then its body; a client stalling
+    /// mid-body gets 408, one stalling in its headers (or idle) is disconnected [default:
+    /// `[server] read_timeout` in the config, or 30].
     #[arg(long, value_name = "SECONDS")]
     pub read_timeout: Option<f64>,
 }
@@ -123,7 +123,14 @@ pub fn run(settings: &Settings, a: &ServeArgs) -> Result<()> {
             writes = if writes_open { "open (no token)" } else { "token required" },
             "clustermatch serving"
         );
-        server::serve(listener, app, shutdown_signal()).await?;
+        server::serve_with(
+            listener,
+            app,
+            shutdown_signal(),
+            std::time::Duration::from_secs(30),
+            read_timeout,
+        )
+        .await?;
         tracing::info!("stopped");
         Ok(())
     })

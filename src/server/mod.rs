@@ -17,7 +17,9 @@
 //!   `meta.json` and, when its segments changed, loads a new snapshot and swaps it in atomically
 //!   (requests in flight finish on the snapshot they started with);
 //! - a request body must arrive within [`ServerOptions::read_timeout`] of its headers (a client
-//!   that stalls mid-body gets `408` and the connection is closed, instead of holding it);
+//!   that stalls mid-body gets `408` and the connection is closed, instead of holding it), and
+//!   [`serve_with`] gives each request's headers a timeout too (a client that connects and
+//!   sends nothing, or half a header, is disconnected);
 //! - bodies are capped in size ([`ServerOptions::max_body`]) and nesting, `top` is capped, unknown
 //!   fields are rejected, and every bad request gets a 4xx JSON error naming the field;
 //! - a panic in a handler becomes a 500 (the server keeps running); each request is logged with
@@ -49,7 +51,7 @@ pub mod limits;
 pub mod openapi;
 pub mod routes;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -322,25 +324,38 @@ fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
 }
 
 /// Answers 413 at once to a request whose `Content-Length` is over the limit, instead of
-/// reading (or waiting for) a body it will refuse anyway.
+/// reading (or waiting for) a body it will refuse anyway. An error answer to a request with a
+/// body says `Connection: close`: the body may be left unread (a 413, 415 or 401 answered
+/// before it came), and a client must not send its next request on that connection.
 async fn refuse_declared_oversize(
     req: axum::extract::Request,
     next: axum::middleware::Next,
     max_body: usize,
 ) -> Response {
-    let declared = req
-        .headers()
+    let headers = req.headers();
+    let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max_body as u64) {
-        return ApiError::new(
+    let has_body = declared.is_some_and(|n| n > 0)
+        || headers.contains_key(axum::http::header::TRANSFER_ENCODING);
+    let mut response = if declared.is_some_and(|n| n > max_body as u64) {
+        ApiError::new(
             ErrorCode::PayloadTooLarge,
             "the request body is larger than the server's limit (see `--max-body`)",
         )
-        .into_response();
+        .into_response()
+    } else {
+        next.run(req).await
+    };
+    let status = response.status();
+    if has_body && (status.is_client_error() || status.is_server_error()) {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
     }
-    next.run(req).await
+    response
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
@@ -370,31 +385,67 @@ fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then stops accepting connections and
-/// waits (up to `grace`) for in-flight requests to finish.
+/// waits (up to `grace`) for in-flight requests to finish. Connections speak HTTP/1.1; a
+/// client gets `header_timeout` to send each request's headers (from the moment the
+/// connection waits for them, so an idle keep-alive connection is closed after it too), and
+/// the router's [`ServerOptions::read_timeout`] bounds the body.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+    header_timeout: Duration,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, as axum::serve does.
+                    tracing::warn!("accepting a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("connection closed: {e}");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: finishing in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!("in-flight requests still running after {grace:?}; stopping anyway");
+        }
+    }
+    Ok(())
+}
+
+/// [`serve_with`] with the default header timeout ([`READ_TIMEOUT`]).
 pub async fn serve_with_grace(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let (tx, mut rx) = tokio::sync::watch::channel(false);
-    let signal = async move {
-        shutdown.await;
-        tracing::info!("shutting down: finishing in-flight requests");
-        let _ = tx.send(true);
-    };
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
-    let deadline = async move {
-        let _ = rx.wait_for(|v| *v).await;
-        tokio::time::sleep(grace).await;
-    };
-    tokio::select! {
-        r = server.into_future() => r,
-        _ = deadline => {
-            tracing::warn!("in-flight requests still running after {grace:?}; stopping anyway");
-            Ok(())
-        }
-    }
+    serve_with(listener, app, shutdown, grace, READ_TIMEOUT).await
 }
 
 /// [`serve_with_grace`] with a 30-second grace period.
