@@ -383,6 +383,30 @@ mod tests {
         assert_eq!(e.to_string(), format!("unknown profile id \"{cut}\""));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn clip_bounds_every_message(
+            parts in proptest::collection::vec(("[a-zé\" ]{0,3}", 0usize..300), 0..12)
+        ) {
+            // Messages of short bits and long runs, with quotes anywhere.
+            let message: String = parts
+                .iter()
+                .map(|(bit, run)| format!("{bit}{}", "ü".repeat(*run)))
+                .collect();
+            let c = clip(&message);
+            proptest::prop_assert!(c.chars().count() <= MAX_MESSAGE_CHARS + 1);
+            // Between two quotes, at most the limit and the mark.
+            for (i, span) in c.split('"').enumerate() {
+                if i % 2 == 1 {
+                    proptest::prop_assert!(span.chars().count() <= MAX_SHOWN_CHARS + 1, "{span}");
+                }
+            }
+            if message.chars().count() <= MAX_SHOWN_CHARS {
+                proptest::prop_assert_eq!(c.as_ref(), message.as_str());
+            }
+        }
+    }
+
     #[test]
     fn input_errors_are_capped() {
         let many = (0..70)
