@@ -55,8 +55,22 @@ const SECTORS: [&str; 5] = [
     "medical_devices",
 ];
 const WORDS: [&str; 16] = [
-    "water", "membranes", "wastewater", "treatment", "electric", "cars", "batteries", "sensors",
-    "medical", "imaging", "diagnostics", "hydrogen", "fuel", "cells", "drones", "farming",
+    "water",
+    "membranes",
+    "wastewater",
+    "treatment",
+    "electric",
+    "cars",
+    "batteries",
+    "sensors",
+    "medical",
+    "imaging",
+    "diagnostics",
+    "hydrogen",
+    "fuel",
+    "cells",
+    "drones",
+    "farming",
 ];
 
 fn participant(b: &mut Bytes, i: usize, slots: usize) -> Participant {
@@ -75,7 +89,11 @@ fn participant(b: &mut Bytes, i: usize, slots: usize) -> Participant {
         }
         1 => {
             let bits = b.byte();
-            Some((1..=slots.min(8)).filter(|s| bits >> (s - 1) & 1 == 1).collect())
+            Some(
+                (1..=slots.min(8))
+                    .filter(|s| bits >> (s - 1) & 1 == 1)
+                    .collect(),
+            )
         }
         _ => None,
     };
@@ -85,7 +103,9 @@ fn participant(b: &mut Bytes, i: usize, slots: usize) -> Participant {
             name: id.to_uppercase(),
             country: COUNTRIES[b.below(COUNTRIES.len())].into(),
             description: words.join(" "),
-            sectors: (0..b.below(3)).map(|_| SECTORS[b.below(5)].into()).collect(),
+            sectors: (0..b.below(3))
+                .map(|_| SECTORS[b.below(5)].into())
+                .collect(),
             target_countries: (0..b.below(3))
                 .map(|_| COUNTRIES[b.below(COUNTRIES.len())].into())
                 .collect(),
@@ -184,21 +204,45 @@ fn check_agenda(
     for m in &agenda.meetings {
         assert!(m.a < m.b, "{m:?}");
         assert!(m.slot >= 1 && m.slot <= slots.len(), "{m:?}");
-        assert!(m.table >= 1 && m.table <= tables, "{m:?} with {tables} tables");
+        assert!(
+            m.table >= 1 && m.table <= tables,
+            "{m:?} with {tables} tables"
+        );
         let slot = &slots[m.slot - 1];
-        assert_eq!((m.start.as_str(), m.end.as_str()), (&*slot.start.to_string(), &*slot.end.to_string()));
-        assert!(table_used.insert((m.slot, m.table)), "table used twice: {m:?}");
-        assert!(pairs.insert((m.a.as_str(), m.b.as_str())), "pair met twice: {m:?}");
-        assert!(!apart.contains(&(m.a.as_str(), m.b.as_str())), "apart pair met: {m:?}");
+        assert_eq!(
+            (m.start.as_str(), m.end.as_str()),
+            (&*slot.start.to_string(), &*slot.end.to_string())
+        );
+        assert!(
+            table_used.insert((m.slot, m.table)),
+            "table used twice: {m:?}"
+        );
+        assert!(
+            pairs.insert((m.a.as_str(), m.b.as_str())),
+            "pair met twice: {m:?}"
+        );
+        assert!(
+            !apart.contains(&(m.a.as_str(), m.b.as_str())),
+            "apart pair met: {m:?}"
+        );
         for id in [&m.a, &m.b] {
-            let p = by_id.get(id.as_str()).unwrap_or_else(|| panic!("{id} is no participant"));
+            let p = by_id
+                .get(id.as_str())
+                .unwrap_or_else(|| panic!("{id} is no participant"));
             if let Some(av) = &p.availability {
                 assert!(av.contains(&m.slot), "{id} not free in slot {}", m.slot);
             }
-            assert!(busy.insert((id.as_str(), m.slot)), "{id} twice in slot {}", m.slot);
+            assert!(
+                busy.insert((id.as_str(), m.slot)),
+                "{id} twice in slot {}",
+                m.slot
+            );
             *count.entry(id.as_str()).or_default() += 1;
         }
-        assert!(m.score.is_finite() && (0.0..=1.0).contains(&m.score), "{m:?}");
+        assert!(
+            m.score.is_finite() && (0.0..=1.0).contains(&m.score),
+            "{m:?}"
+        );
         total += f64::from(m.score);
     }
     for p in participants {
@@ -211,10 +255,11 @@ fn check_agenda(
     for l in locked {
         let (a, b) = (l.a.as_str().min(&l.b), l.a.as_str().max(&l.b));
         assert!(
-            agenda
-                .meetings
-                .iter()
-                .any(|m| m.a == a && m.b == b && m.slot == l.slot && m.table == l.table && m.locked),
+            agenda.meetings.iter().any(|m| m.a == a
+                && m.b == b
+                && m.slot == l.slot
+                && m.table == l.table
+                && m.locked),
             "kept meeting {l:?} moved or dropped"
         );
     }
@@ -222,7 +267,11 @@ fn check_agenda(
     assert_eq!(s.meetings, agenda.meetings.len());
     assert_eq!(s.participants, participants.len());
     assert_eq!(s.slots, slots.len());
-    assert!((s.total_score - total).abs() < 1e-3, "{} vs {total}", s.total_score);
+    assert!(
+        (s.total_score - total).abs() < 1e-3,
+        "{} vs {total}",
+        s.total_score
+    );
     assert!(
         s.total_score <= s.upper_bound + 1e-6,
         "total {} above the bound {}",
@@ -285,8 +334,16 @@ fn fuzz_plan(b: &mut Bytes) {
 
 fn fuzz_solve(b: &mut Bytes) {
     let n = 2 + b.below(11);
-    let slots = if b.byte() < 16 { 1 + b.below(128) } else { 1 + b.below(16) };
-    let all = if slots >= 128 { u128::MAX } else { (1u128 << slots) - 1 };
+    let slots = if b.byte() < 16 {
+        1 + b.below(128)
+    } else {
+        1 + b.below(16)
+    };
+    let all = if slots >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << slots) - 1
+    };
     let tables = 1 + b.below(6);
     let avail: Vec<u128> = (0..n)
         .map(|_| {
@@ -328,7 +385,8 @@ fn fuzz_solve(b: &mut Bytes) {
         let (e, s, t) = (b.below(edges.len()), b.below(slots), b.below(tables));
         let (x, y) = (edges[e].a as usize, edges[e].b as usize);
         let free = |v: usize| avail[v] >> s & 1 == 1 && busy[v] >> s & 1 == 0 && count[v] < caps[v];
-        if locked.iter().any(|&(le, _, _)| le == e) || !free(x) || !free(y) || !used.insert((s, t)) {
+        if locked.iter().any(|&(le, _, _)| le == e) || !free(x) || !free(y) || !used.insert((s, t))
+        {
             continue;
         }
         for v in [x, y] {
