@@ -316,3 +316,34 @@ fn slot_length_in_hours_does_not_wrap() {
     let s = SessionSpec::parse("09:00-11:00/1h").expect("1h");
     assert_eq!(s.slot_minutes, 60);
 }
+
+/// The `jsonl` target timed out (10 s, on a loaded machine) on a 1 KB line with 18 unknown
+/// sectors of up to 250 bytes: each "did you mean" compares the value with every code and alias
+/// (about 3 ms for a long value), and a 1 MiB record could hold thousands of them — seconds of
+/// CPU for one upload. Suggestions are now computed only for the first `MAX_DIAGNOSTICS`
+/// problems of a record (the others are cut from the report anyway).
+#[test]
+fn suggestions_stop_once_a_record_has_enough_problems() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/regression/many_unknown_sectors.jsonl");
+    let bytes = std::fs::read(path).expect("fixture");
+    let records = jsonl_records("f.jsonl", bytes.as_slice()).expect("parses");
+    let e = messages(validate_records("f.jsonl", &records, &[]).expect_err("invalid"));
+    assert!(e.len() > 10, "{e:?}");
+    assert!(
+        e.iter().all(|m| m.starts_with("f.jsonl:1: field ")),
+        "{e:?}"
+    );
+
+    let sectors: Vec<String> = (0..120).map(|i| format!("biopharmx{i}")).collect();
+    let line = serde_json::json!({"id": "x", "name": "X", "country": "FR", "sectors": sectors})
+        .to_string();
+    let records = jsonl_records("f.jsonl", line.as_bytes()).expect("parses");
+    let all = clustermatch::profile::validate("f.jsonl", &records[0], &[]).expect_err("invalid");
+    assert_eq!(all.len(), 120);
+    let max = clustermatch::error::MAX_DIAGNOSTICS;
+    assert!(all[..max]
+        .iter()
+        .all(|d| d.suggestion.as_deref() == Some("biopharmaceuticals")));
+    assert!(all[max..].iter().all(|d| d.suggestion.is_none()));
+}
