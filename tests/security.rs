@@ -712,7 +712,7 @@ fn read_until_closed(s: &mut TcpStream) -> (String, Option<Instant>) {
 #[test]
 fn a_client_stalling_its_body_gets_408_and_others_are_served_meanwhile() {
     let site = Site::new();
-    let server = site.serve(&[("RUST_LOG", "info")], &["--read-timeout", "1.5"]);
+    let server = site.serve(&[("RUST_LOG", "info")], &["--read-timeout", "3"]);
     let head = |len: usize| {
         format!(
             "POST /match HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n"
@@ -752,9 +752,8 @@ fn a_client_stalling_its_body_gets_408_and_others_are_served_meanwhile() {
         .expect("half a head");
     let half_at = Instant::now();
 
-    // Meanwhile, other clients are served at once.
-    for _ in 0..5 {
-        let t = Instant::now();
+    // Meanwhile, other clients are served: before the stalled ones get any answer.
+    for _ in 0..3 {
         let a = server.call(
             "POST",
             "/match",
@@ -764,7 +763,13 @@ fn a_client_stalling_its_body_gets_408_and_others_are_served_meanwhile() {
         assert_eq!(a.status, 200, "{}", a.text);
         assert_eq!(a.json()["matches"].as_array().map_or(0, Vec::len), 3);
         assert_eq!(server.call("GET", "/health", None, &[]).status, 200);
-        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    }
+    for s in [&stalled, &trickle, &silent, &half] {
+        s.set_nonblocking(true).expect("nonblocking");
+        let mut byte = [0u8; 1];
+        let e = (&*s).read(&mut byte).expect_err("no answer yet");
+        assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "{e}");
+        s.set_nonblocking(false).expect("blocking");
     }
 
     for (what, s, since) in [
@@ -782,11 +787,11 @@ fn a_client_stalling_its_body_gets_408_and_others_are_served_meanwhile() {
             text.to_ascii_lowercase().contains("connection: close"),
             "{what}: {text:?}"
         );
-        // The answer came at the deadline (1.5 s), not before nor much later; then the
+        // The answer came at the deadline (3 s), not before nor much later; then the
         // connection was closed (read_until_closed returned before its own 30 s).
         let after = after.expect("an answer");
         assert!(
-            after >= Duration::from_millis(1400) && after < Duration::from_secs(6),
+            after >= Duration::from_millis(2900) && after < Duration::from_secs(10),
             "{what}: answered after {after:?}"
         );
     }
@@ -801,7 +806,7 @@ fn a_client_stalling_its_body_gets_408_and_others_are_served_meanwhile() {
         let after = since.elapsed();
         assert!(!text.starts_with("HTTP/1.1 2"), "{what}: {text:?}");
         assert!(
-            after >= Duration::from_millis(1400) && after < Duration::from_secs(6),
+            after >= Duration::from_millis(2900) && after < Duration::from_secs(10),
             "{what}: closed after {after:?}"
         );
     }
