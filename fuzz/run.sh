@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 SECONDS_EACH=${1:-180}
 shift || true
-TARGETS=${*:-"jsonl csv xlsx sheet_xml config event_files slots http_body"}
+TARGETS=${*:-"jsonl csv xlsx sheet_xml config event_files slots http_body planner"}
 export RUSTC_BOOTSTRAP=1
 cargo fuzz build -s none -a
 mkdir -p logs
@@ -33,4 +33,15 @@ for t in $TARGETS; do
   ft=$(echo "$last" | grep -o 'ft: [0-9]*' || true)
   corp=$(echo "$last" | grep -o 'corp: [0-9]*/[0-9]*[a-zA-Z]*' || true)
   echo "$t: ${execs} executions, ${cov}, ${ft}, ${corp} in ${SECONDS_EACH}s"
+  # Coverage at half time and at 90 %: the time of a status line is its executions over its
+  # (average) exec/s. A plateau: no or ~1 new edge between 90 % and the end.
+  grep -E '^#[0-9]+' "logs/$t.log" | awk -v total="$SECONDS_EACH" -v name="$t" '
+    { n = substr($1, 2) + 0; c = ""; e = 0
+      for (i = 2; i < NF; i++) { if ($i == "cov:") c = $(i + 1); if ($i == "exec/s:") e = $(i + 1) + 0 }
+      if (c == "" || e == 0) next
+      s = n / e
+      if (s <= total * 0.5) { h = c; hn = n }
+      if (s <= total * 0.9) { l = c; ln = n }
+      last = c; lastn = n }
+    END { if (last != "") printf "%s: cov %s at half time (#%d), %s at 90 %% (#%d), %s at the end (#%d)\n", name, h, hn, l, ln, last, lastn }'
 done

@@ -53,6 +53,11 @@ pub struct ServerConfig {
     /// Address to bind, e.g. `127.0.0.1:8080`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub addr: Option<String>,
+    /// Seconds a request's headers may take to arrive, and then its body (default 30): a client
+    /// that stalls mid-body gets `408`, one that stalls in its headers or idles is disconnected
+    /// (`--read-timeout` overrides it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_timeout: Option<f64>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -60,6 +65,7 @@ impl std::fmt::Debug for ServerConfig {
         f.debug_struct("ServerConfig")
             .field("token", &self.token.as_ref().map(|_| REDACTED))
             .field("addr", &self.addr)
+            .field("read_timeout", &self.read_timeout)
             .finish()
     }
 }

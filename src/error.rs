@@ -1,6 +1,12 @@
 //! Errors of the library: one typed enum, [`Error`], and the [`Diagnostic`] that locates a
 //! problem in a user's input file (file, line or sheet row, field, nearest valid value).
+//!
+//! Messages quote the user's values (`unknown country "Frnce"`); [`clip`] cuts every quoted
+//! value to [`MAX_SHOWN_CHARS`] characters, so a 900 KB field never comes back in an error.
+//! [`Diagnostic::new`], the display of [`Diagnostic`] and [`Error`], and the HTTP service's
+//! error bodies all go through it.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -29,13 +35,19 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    /// A diagnostic for `file` with a message; add position with the builder methods.
+    /// A diagnostic for `file` with a message; add position with the builder methods. Quoted
+    /// values in the message are cut by [`clip`].
     pub fn new(file: impl Into<String>, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let message = match clip(&message) {
+            Cow::Borrowed(_) => message,
+            Cow::Owned(clipped) => clipped,
+        };
         Diagnostic {
             file: file.into(),
             line: None,
             field: None,
-            message: message.into(),
+            message,
             suggestion: None,
         }
     }
@@ -61,19 +73,101 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
+        write!(f, "{}", shown(&self.file))?;
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
         }
         write!(f, ": ")?;
         if let Some(field) = &self.field {
-            write!(f, "field \"{field}\": ")?;
+            write!(f, "field \"{}\": ", shown(field))?;
         }
-        write!(f, "{}", self.message)?;
+        write!(f, "{}", clip(&self.message))?;
         if let Some(s) = &self.suggestion {
-            write!(f, "; did you mean \"{s}\"?")?;
+            write!(f, "; did you mean \"{}\"?", shown(s))?;
         }
         Ok(())
+    }
+}
+
+/// The most characters of one user-supplied value quoted in a message; longer values are cut
+/// there and end with `…`.
+pub const MAX_SHOWN_CHARS: usize = 80;
+
+/// The most characters of a whole message after [`clip`] (a backstop for values whose own
+/// quotes break the pairing); longer messages are cut there and end with `…`.
+pub const MAX_MESSAGE_CHARS: usize = 1000;
+
+/// A user-supplied value as shown in a message: at most [`MAX_SHOWN_CHARS`] characters, cut on
+/// a character boundary and ended with `…` when longer.
+///
+/// ```
+/// use clustermatch::error::shown;
+/// assert_eq!(shown("Frnce"), "Frnce");
+/// let long = "é".repeat(100);
+/// assert_eq!(shown(&long), format!("{}…", "é".repeat(80)));
+/// ```
+pub fn shown(value: &str) -> Cow<'_, str> {
+    match value.char_indices().nth(MAX_SHOWN_CHARS) {
+        Some((cut, _)) => Cow::Owned(format!("{}…", &value[..cut])),
+        None => Cow::Borrowed(value),
+    }
+}
+
+/// The message with every value quoted in it (between `"` or `` ` ``) cut to
+/// [`MAX_SHOWN_CHARS`] characters as [`shown`] does, and the whole cut to
+/// [`MAX_MESSAGE_CHARS`]. Messages without a long value come back unchanged.
+///
+/// ```
+/// use clustermatch::error::clip;
+/// assert_eq!(clip("unknown country \"Frnce\""), "unknown country \"Frnce\"");
+/// let long = format!("unknown country \"{}\": use an ISO code", "X".repeat(900_000));
+/// assert_eq!(clip(&long), format!("unknown country \"{}…\": use an ISO code", "X".repeat(80)));
+/// ```
+pub fn clip(message: &str) -> Cow<'_, str> {
+    if message.len() <= MAX_SHOWN_CHARS {
+        return Cow::Borrowed(message);
+    }
+    let mut out = String::new();
+    // Bytes of `message` copied to `out` so far; the open quote and the characters in it.
+    let mut copied = 0;
+    let mut open: Option<(char, usize)> = None;
+    let mut skipping = false;
+    for (i, c) in message.char_indices() {
+        match open {
+            Some((q, _)) if c == q => {
+                if skipping {
+                    out.push('…');
+                    copied = i;
+                    skipping = false;
+                }
+                open = None;
+            }
+            Some((q, n)) => {
+                if n == MAX_SHOWN_CHARS && !skipping {
+                    out.push_str(&message[copied..i]);
+                    skipping = true;
+                }
+                open = Some((q, n + 1));
+            }
+            None if c == '"' || c == '`' => open = Some((c, 0)),
+            None => {}
+        }
+    }
+    if copied == 0 && !skipping {
+        return cap_total(Cow::Borrowed(message));
+    }
+    if skipping {
+        out.push('…');
+    } else {
+        out.push_str(&message[copied..]);
+    }
+    cap_total(Cow::Owned(out))
+}
+
+fn cap_total(message: Cow<'_, str>) -> Cow<'_, str> {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((cut, _)) => Cow::Owned(format!("{}…", &message[..cut])),
+        None => message,
     }
 }
 
@@ -117,7 +211,7 @@ pub enum Error {
     #[error("{0}")]
     Input(InputErrors),
     /// A request or option is invalid (bad weight, unknown id, empty query...).
-    #[error("{0}")]
+    #[error("{}", clip(.0))]
     Usage(String),
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
@@ -147,7 +241,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// A profile id is not in the index.
-    #[error("unknown profile id \"{id}\"{}", suggestion.as_ref().map(|s| format!("; did you mean \"{s}\"?")).unwrap_or_default())]
+    #[error("unknown profile id \"{}\"{}", shown(id), suggestion.as_ref().map(|s| format!("; did you mean \"{}\"?", shown(s))).unwrap_or_default())]
     UnknownId {
         /// The id asked for.
         id: String,
@@ -234,6 +328,83 @@ mod tests {
         );
         assert_eq!(nearest("automotiv", c).as_deref(), Some("automotive"));
         assert_eq!(nearest("zzzzqqq", c), None);
+    }
+
+    #[test]
+    fn long_quoted_values_are_clipped_on_a_char_boundary() {
+        // Short values and messages stay as they are.
+        let short = "participants.csv:14: field \"sectors\": unknown code \"biopharma\"; did you mean \"biopharmaceuticals\"?";
+        assert!(matches!(clip(short), Cow::Borrowed(_)));
+        let plain = "x".repeat(500);
+        assert_eq!(clip(&plain), plain);
+        // A 900 KB value (multi-byte characters) is cut to 80 characters; the rest is kept.
+        let value = "é".repeat(450_000);
+        let d = Diagnostic::new(
+            "request",
+            format!("unknown country \"{value}\": use an ISO 3166-1 code such as FR or CN"),
+        )
+        .in_field(value.clone())
+        .suggest(Some(value.clone()));
+        let cut = format!("{}…", "é".repeat(MAX_SHOWN_CHARS));
+        assert_eq!(
+            d.message,
+            format!("unknown country \"{cut}\": use an ISO 3166-1 code such as FR or CN")
+        );
+        assert_eq!(
+            d.to_string(),
+            format!("request: field \"{cut}\": unknown country \"{cut}\": use an ISO 3166-1 code such as FR or CN; did you mean \"{cut}\"?")
+        );
+        // Exactly the limit is not cut; one more is. Backticks (serde) count as quotes, and an
+        // unclosed quote is cut too.
+        let at = "a".repeat(MAX_SHOWN_CHARS);
+        assert_eq!(clip(&format!("v \"{at}\" w")), format!("v \"{at}\" w"));
+        assert_eq!(clip(&format!("v \"{at}b\" w")), format!("v \"{at}…\" w"));
+        assert_eq!(
+            clip(&format!("unknown field `{at}bc`, expected `id` or `name`")),
+            format!("unknown field `{at}…`, expected `id` or `name`")
+        );
+        assert_eq!(clip(&format!("bad \"{at}zzz")), format!("bad \"{at}…"));
+        // Two long values, and quotes inside a value that break the pairing: the backstop.
+        assert_eq!(
+            clip(&format!("\"{at}1\" and \"{at}2\"")),
+            format!("\"{at}…\" and \"{at}…\"")
+        );
+        let quotes = "\"x".repeat(300_000);
+        let c = clip(&quotes);
+        assert_eq!(c.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert!(c.ends_with('…'));
+        // Errors the CLI prints go through it too.
+        let e = Error::Usage(format!("--addr: cannot use \"{value}\""));
+        assert_eq!(e.to_string(), format!("--addr: cannot use \"{cut}\""));
+        let e = Error::UnknownId {
+            id: value.clone(),
+            suggestion: None,
+        };
+        assert_eq!(e.to_string(), format!("unknown profile id \"{cut}\""));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn clip_bounds_every_message(
+            parts in proptest::collection::vec(("[a-zé\" ]{0,3}", 0usize..300), 0..12)
+        ) {
+            // Messages of short bits and long runs, with quotes anywhere.
+            let message: String = parts
+                .iter()
+                .map(|(bit, run)| format!("{bit}{}", "ü".repeat(*run)))
+                .collect();
+            let c = clip(&message);
+            proptest::prop_assert!(c.chars().count() <= MAX_MESSAGE_CHARS + 1);
+            // Between two quotes, at most the limit and the mark.
+            for (i, span) in c.split('"').enumerate() {
+                if i % 2 == 1 {
+                    proptest::prop_assert!(span.chars().count() <= MAX_SHOWN_CHARS + 1, "{span}");
+                }
+            }
+            if message.chars().count() <= MAX_SHOWN_CHARS {
+                proptest::prop_assert_eq!(c.as_ref(), message.as_str());
+            }
+        }
     }
 
     #[test]

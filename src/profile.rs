@@ -292,6 +292,16 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
+    /// A "did you mean" suggestion, computed only while the record has fewer than
+    /// [`MAX_DIAGNOSTICS`](crate::error::MAX_DIAGNOSTICS) problems: each costs a comparison with
+    /// every candidate, and a 1 MiB record can hold thousands of bad values whose diagnostics
+    /// are cut anyway.
+    fn hint(&self, suggest: impl FnOnce() -> Option<String>) -> Option<String> {
+        (self.errors.len() < crate::error::MAX_DIAGNOSTICS)
+            .then(suggest)
+            .flatten()
+    }
+
     fn error(&mut self, field: &str, message: String, suggestion: Option<String>) {
         self.errors.push(
             Diagnostic::new(self.file, message)
@@ -333,7 +343,7 @@ impl Validator<'_> {
             "members" => p.members = self.members(value),
             other => {
                 let known = FIELDS.iter().chain(extra.iter()).copied();
-                let hint = nearest(other, known);
+                let hint = self.hint(|| nearest(other, known));
                 self.error(other, "unknown field".into(), hint);
             }
         }
@@ -358,7 +368,7 @@ impl Validator<'_> {
             return Kind::default();
         }
         Kind::parse(&text).unwrap_or_else(|| {
-            let hint = nearest(&text, Kind::ALL.iter().map(|k| k.as_str()));
+            let hint = self.hint(|| nearest(&text, Kind::ALL.iter().map(|k| k.as_str())));
             self.error("kind", format!("unknown kind \"{text}\""), hint);
             Kind::Other
         })
@@ -370,7 +380,7 @@ impl Validator<'_> {
             self.error(
                 field,
                 format!("unknown country \"{text}\": use an ISO 3166-1 code such as FR or CN"),
-                country::suggest(&text),
+                self.hint(|| country::suggest(&text)),
             );
             String::new()
         })
@@ -387,11 +397,10 @@ impl Validator<'_> {
                         out.push(code);
                     }
                 }
-                None => self.error(
-                    "sectors",
-                    format!("unknown code \"{item}\""),
-                    t.suggest(&item),
-                ),
+                None => {
+                    let hint = self.hint(|| t.suggest(&item));
+                    self.error("sectors", format!("unknown code \"{item}\""), hint)
+                }
             }
         }
         out
@@ -410,7 +419,7 @@ impl Validator<'_> {
             } else if let Some(c) = country::parse(&item) {
                 push(c);
             } else {
-                let hint = country::suggest(&item);
+                let hint = self.hint(|| country::suggest(&item));
                 self.error(
                     "target_countries",
                     format!("unknown country \"{item}\": use ISO 3166-1 codes or EU"),

@@ -316,3 +316,86 @@ fn slot_length_in_hours_does_not_wrap() {
     let s = SessionSpec::parse("09:00-11:00/1h").expect("1h");
     assert_eq!(s.slot_minutes, 60);
 }
+
+/// The `jsonl` target timed out (10 s, on a loaded machine) on a 1 KB line with 18 unknown
+/// sectors of up to 250 bytes: each "did you mean" compares the value with every code and alias
+/// (about 3 ms for a long value), and a 1 MiB record could hold thousands of them — seconds of
+/// CPU for one upload. Suggestions are now computed only for the first `MAX_DIAGNOSTICS`
+/// problems of a record (the others are cut from the report anyway).
+#[test]
+fn suggestions_stop_once_a_record_has_enough_problems() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/regression/many_unknown_sectors.jsonl");
+    let bytes = std::fs::read(path).expect("fixture");
+    let records = jsonl_records("f.jsonl", bytes.as_slice()).expect("parses");
+    let e = messages(validate_records("f.jsonl", &records, &[]).expect_err("invalid"));
+    assert!(e.len() > 10, "{e:?}");
+    assert!(
+        e.iter().all(|m| m.starts_with("f.jsonl:1: field ")),
+        "{e:?}"
+    );
+
+    let sectors: Vec<String> = (0..120).map(|i| format!("biopharmx{i}")).collect();
+    let line = serde_json::json!({"id": "x", "name": "X", "country": "FR", "sectors": sectors})
+        .to_string();
+    let records = jsonl_records("f.jsonl", line.as_bytes()).expect("parses");
+    let all = clustermatch::profile::validate("f.jsonl", &records[0], &[]).expect_err("invalid");
+    assert_eq!(all.len(), 120);
+    let max = clustermatch::error::MAX_DIAGNOSTICS;
+    assert!(all[..max]
+        .iter()
+        .all(|d| d.suggestion.as_deref() == Some("biopharmaceuticals")));
+    assert!(all[max..].iter().all(|d| d.suggestion.is_none()));
+}
+
+/// The `planner` fuzz target planned the same event twice in one process and got two agendas
+/// whose `upper_bound` differed in the last bits: the schedule's edges were in the order of
+/// index rows, which depend on how tantivy's indexing threads split the participants into
+/// segments, and the bound sums over the edges in that order. Edges now follow the
+/// participants' order.
+#[test]
+fn planning_twice_gives_the_same_agenda() {
+    use clustermatch::event::{plan, EventShape, Participant, PlanOptions};
+    use clustermatch::Profile;
+    // Six look-alike organisations (equal scores, many ties) and two others, as in the input
+    // the fuzzer found.
+    let participants: Vec<Participant> = (0..8)
+        .map(|i| {
+            let alike = i < 6;
+            Participant {
+                profile: Profile {
+                    id: [
+                        "acme", "beta", "gamma", "eps", "eta", "zeta", "delta", "theta",
+                    ][i]
+                        .into(),
+                    name: format!("P{i}"),
+                    country: if alike { "DE" } else { ["IT", "ES"][i - 6] }.into(),
+                    description: "treatment".into(),
+                    sectors: vec![if alike {
+                        "medical_devices"
+                    } else {
+                        "environmental_services"
+                    }
+                    .into()],
+                    target_countries: if alike { vec!["DE".into()] } else { Vec::new() },
+                    ..Profile::default()
+                },
+                availability: (i == 7).then(Vec::new),
+                max_meetings: Some(if alike { 5 } else { 3 - (i - 6) * 2 }),
+            }
+        })
+        .collect();
+    let mut shape =
+        EventShape::parse_flags(&["08:00-09:00/15m".into()], &[], Some(4)).expect("shape");
+    shape.min_score = 0.0;
+    let stable = |a: &clustermatch::event::Agenda| {
+        let mut a = a.clone();
+        a.stats.seconds = Default::default();
+        serde_json::to_string(&a).expect("json")
+    };
+    let first = stable(&plan(&participants, &[], &shape, &PlanOptions::default()).expect("plan"));
+    for _ in 0..30 {
+        let again = plan(&participants, &[], &shape, &PlanOptions::default()).expect("plan");
+        assert_eq!(stable(&again), first);
+    }
+}

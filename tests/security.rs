@@ -17,7 +17,12 @@
 //!    in `/match` and `/batch`, and as request paths never change a file outside the index
 //!    directory (a sentinel next to it, the working directory, `/etc/passwd`), never serve a
 //!    file's contents, and the only files the server holds open or mapped are in the index
-//!    directory (plus its own binary and system libraries).
+//!    directory (plus its own binary and system libraries);
+//! 5. a client that sends its headers and then stalls (or trickles) its body gets `408` within
+//!    the configured read timeout and is disconnected, one that sends nothing or half its headers
+//!    is disconnected too, and other clients are served meanwhile;
+//! 6. a ~900 KB invalid value (a country, a sector, a field name, an id) never comes back whole
+//!    in an error: every value an error quotes is cut to 80 characters.
 //!
 //! The constant-time comparison itself is unit-tested in `src/server/auth.rs` and timed by
 //! `benches/token.rs`.
@@ -26,8 +31,11 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::{gen_profile, Answer, Server, BIN};
@@ -678,4 +686,299 @@ fn no_request_reaches_a_file_outside_the_index() {
             "{name}"
         );
     }
+}
+
+/// Reads from `s` until the server closes the connection (or 30 s pass, which panics); the
+/// text and when the first byte came.
+fn read_until_closed(s: &mut TcpStream) -> (String, Option<Instant>) {
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let (mut out, mut first) = (Vec::new(), None);
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the server did not close the connection: {e}"),
+            Ok(n) => {
+                first.get_or_insert_with(Instant::now);
+                out.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+    (String::from_utf8_lossy(&out).into_owned(), first)
+}
+
+#[test]
+fn a_client_stalling_its_body_gets_408_and_others_are_served_meanwhile() {
+    let site = Site::new();
+    let server = site.serve(&[("RUST_LOG", "info")], &["--read-timeout", "3"]);
+    let head = |len: usize| {
+        format!(
+            "POST /match HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n"
+        )
+    };
+    let body = br#"{"id": "lyonbiopole", "top": 3}"#;
+
+    // Stalls after half of its body.
+    let mut stalled = TcpStream::connect(&server.addr).expect("connect");
+    stalled
+        .write_all(head(body.len()).as_bytes())
+        .expect("head");
+    stalled.write_all(&body[..body.len() / 2]).expect("half");
+    let stalled_at = Instant::now();
+
+    // Trickles a byte every 200 ms: a deadline, not an idle timeout, stops it.
+    let mut trickle = TcpStream::connect(&server.addr).expect("connect");
+    trickle
+        .write_all(head(body.len()).as_bytes())
+        .expect("head");
+    let mut w = trickle.try_clone().expect("clone");
+    let trickled_at = Instant::now();
+    let writer = std::thread::spawn(move || {
+        for b in body {
+            if w.write_all(&[*b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+
+    // Connects and sends nothing; sends half a request line and headers.
+    let mut silent = TcpStream::connect(&server.addr).expect("connect");
+    let silent_at = Instant::now();
+    let mut half = TcpStream::connect(&server.addr).expect("connect");
+    half.write_all(b"POST /match HTTP/1.1\r\nHost: x\r\nContent-Ty")
+        .expect("half a head");
+    let half_at = Instant::now();
+
+    // Meanwhile, other clients are served: before the stalled ones get any answer.
+    for _ in 0..3 {
+        let a = server.call(
+            "POST",
+            "/match",
+            Some(std::str::from_utf8(body).expect("utf8")),
+            &[],
+        );
+        assert_eq!(a.status, 200, "{}", a.text);
+        assert_eq!(a.json()["matches"].as_array().map_or(0, Vec::len), 3);
+        assert_eq!(server.call("GET", "/health", None, &[]).status, 200);
+    }
+    for s in [&stalled, &trickle, &silent, &half] {
+        s.set_nonblocking(true).expect("nonblocking");
+        let mut byte = [0u8; 1];
+        let e = (&*s).read(&mut byte).expect_err("no answer yet");
+        assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "{e}");
+        s.set_nonblocking(false).expect("blocking");
+    }
+
+    for (what, s, since) in [
+        ("stalled", &mut stalled, stalled_at),
+        ("trickling", &mut trickle, trickled_at),
+    ] {
+        let (text, first) = read_until_closed(s);
+        let after = first.map(|t| t.duration_since(since));
+        assert!(text.starts_with("HTTP/1.1 408"), "{what}: {text:?}");
+        assert!(
+            text.contains("\"code\":\"request_timeout\""),
+            "{what}: {text:?}"
+        );
+        assert!(
+            text.to_ascii_lowercase().contains("connection: close"),
+            "{what}: {text:?}"
+        );
+        // The answer came at the deadline (3 s), not before nor much later; then the
+        // connection was closed (read_until_closed returned before its own 30 s).
+        let after = after.expect("an answer");
+        assert!(
+            after >= Duration::from_millis(2900) && after < Duration::from_secs(10),
+            "{what}: answered after {after:?}"
+        );
+    }
+    let _ = writer.join();
+    // No request, no answer: the connections without complete headers are just closed, at the
+    // deadline too.
+    for (what, s, since) in [
+        ("silent", &mut silent, silent_at),
+        ("half a head", &mut half, half_at),
+    ] {
+        let (text, _) = read_until_closed(s);
+        let after = since.elapsed();
+        assert!(!text.starts_with("HTTP/1.1 2"), "{what}: {text:?}");
+        assert!(
+            after >= Duration::from_millis(2900) && after < Duration::from_secs(10),
+            "{what}: closed after {after:?}"
+        );
+    }
+
+    // The server is still fine.
+    let a = server.call("GET", "/health", None, &[]);
+    assert_eq!(a.status, 200);
+}
+
+#[test]
+fn the_read_timeout_comes_from_the_config_and_bad_values_are_refused() {
+    let site = Site::new();
+    let config = site.dir.path().join("c.toml");
+    std::fs::write(&config, "[server]\nread_timeout = 0.5\n").expect("config");
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(site.dir.path().join("cwd"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--index")
+        .arg(site.index());
+    let server = Server::spawn(cmd, &[("RUST_LOG", "info")], &[]);
+    let mut s = TcpStream::connect(&server.addr).expect("connect");
+    s.write_all(b"PUT /profiles HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[")
+        .expect("write");
+    let t = Instant::now();
+    let (text, _) = read_until_closed(&mut s);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text:?}");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    drop(server);
+
+    for bad in ["0", "-1", "nan", "1e12"] {
+        let out = Command::new(BIN)
+            .args(["--no-config", "--index"])
+            .arg(site.index())
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .arg(format!("--read-timeout={bad}"))
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(err.contains("read-timeout"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn errors_never_echo_a_huge_value() {
+    let site = Site::new();
+    let server = site.serve(&[("RUST_LOG", "info")], &[]);
+    let huge = "Ü".repeat(450_000); // 900 KB
+    let profile = |field: &str, value: serde_json::Value| {
+        let mut p = gen_profile(7, "v1");
+        p[field] = value;
+        p
+    };
+    let mut unknown_field = gen_profile(7, "v1");
+    unknown_field[huge.as_str()] = json!(1);
+    let cases: Vec<(&str, &str, &str, String)> = vec![
+        (
+            "country",
+            "PUT",
+            "/profiles",
+            profile("country", json!(huge)).to_string(),
+        ),
+        (
+            "kind",
+            "PUT",
+            "/profiles",
+            profile("kind", json!(huge)).to_string(),
+        ),
+        (
+            "a sector",
+            "PUT",
+            "/profiles",
+            profile("sectors", json!([huge])).to_string(),
+        ),
+        (
+            "a target country",
+            "PUT",
+            "/profiles",
+            profile("target_countries", json!(["FR", huge])).to_string(),
+        ),
+        (
+            "members",
+            "PUT",
+            "/profiles",
+            profile("members", json!(huge)).to_string(),
+        ),
+        (
+            "an id",
+            "PUT",
+            "/profiles",
+            profile("id", json!(huge)).to_string(),
+        ),
+        (
+            "a field name",
+            "PUT",
+            "/profiles",
+            unknown_field.to_string(),
+        ),
+        (
+            "a request field name",
+            "POST",
+            "/match",
+            format!("{{\"id\": \"lyonbiopole\", \"{huge}\": 1}}"),
+        ),
+        (
+            "an unknown id",
+            "POST",
+            "/match",
+            json!({"id": huge}).to_string(),
+        ),
+        (
+            "a filter country",
+            "POST",
+            "/match",
+            json!({"id": "lyonbiopole", "filters": {"countries": [huge]}}).to_string(),
+        ),
+        (
+            "a kind filter",
+            "POST",
+            "/match",
+            json!({"id": "lyonbiopole", "filters": {"kinds": [huge]}}).to_string(),
+        ),
+        (
+            "a batch participant",
+            "POST",
+            "/batch",
+            json!({"participants": ["lyonbiopole", huge], "event": {"slots": ["09:00-10:00/20m"]}})
+                .to_string(),
+        ),
+        (
+            "a slot spec",
+            "POST",
+            "/batch",
+            json!({"participants": ["lyonbiopole", "aquavalley"], "event": {"slots": [huge]}})
+                .to_string(),
+        ),
+    ];
+    for (what, method, path, body) in &cases {
+        let a = server.raw(&json_head(method, path, ""), body.as_bytes());
+        assert!(
+            (400..500).contains(&a.status),
+            "{what}: {} {}",
+            a.status,
+            &a.text[..a.text.len().min(300)]
+        );
+        assert!(
+            a.text.len() < 2_000,
+            "{what}: {} bytes back: {}",
+            a.text.len(),
+            a.text.chars().take(300).collect::<String>()
+        );
+        let v = a.json();
+        assert!(v["error"]["message"].is_string(), "{what}: {}", a.text);
+        eprintln!("{what}: {} {} bytes", a.status, a.text.len());
+        // The value is cut to 80 characters, on a character boundary, and marked.
+        let shown = format!("{}…", "Ü".repeat(80));
+        assert!(
+            a.text.contains(&shown) || !a.text.contains(&"Ü".repeat(81)),
+            "{what}: {}",
+            a.text
+        );
+    }
+    // Short values are quoted in full, as before.
+    let a = server.raw(
+        &json_head("PUT", "/profiles", ""),
+        profile("country", json!("Frnce")).to_string().as_bytes(),
+    );
+    assert_eq!(a.status, 422);
+    assert!(
+        a.text.contains("unknown country \\\"Frnce\\\""),
+        "{}",
+        a.text
+    );
 }

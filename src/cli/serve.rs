@@ -17,6 +17,9 @@ use super::commands::{usage, Settings};
 /// Default address of the service.
 const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 
+/// The longest read timeout accepted (a day).
+const MAX_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(86_400);
+
 /// `serve` arguments.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -40,6 +43,11 @@ pub struct ServeArgs {
     /// server runs), in milliseconds; 0 never looks.
     #[arg(long, value_name = "MS", default_value_t = server::REFRESH.as_millis() as u64)]
     pub refresh_ms: u64,
+    /// Seconds a request's headers may take to arrive, and then its body; a client stalling
+    /// mid-body gets 408, one stalling in its headers (or idle) is disconnected [default:
+    /// `[server] read_timeout` in the config, or 30].
+    #[arg(long, value_name = "SECONDS")]
+    pub read_timeout: Option<f64>,
 }
 
 /// Runs the service until SIGTERM or Ctrl-C, then finishes in-flight requests.
@@ -64,6 +72,19 @@ pub fn run(settings: &Settings, a: &ServeArgs) -> Result<()> {
             "--max-top, --max-body and --max-participants must be above 0",
         ));
     }
+    let read_timeout = a
+        .read_timeout
+        .or(settings.config.server.read_timeout)
+        .unwrap_or(server::READ_TIMEOUT.as_secs_f64());
+    let read_timeout = std::time::Duration::try_from_secs_f64(read_timeout)
+        .ok()
+        .filter(|d| !d.is_zero() && *d <= MAX_READ_TIMEOUT)
+        .ok_or_else(|| {
+            usage(format!(
+                "--read-timeout / [server] read_timeout must be above 0 and at most {} seconds, found {read_timeout}",
+                MAX_READ_TIMEOUT.as_secs()
+            ))
+        })?;
     let engine = if a.create {
         Engine::open_or_create(&settings.index)?.with_params(settings.config.scoring.clone())?
     } else {
@@ -76,6 +97,7 @@ pub fn run(settings: &Settings, a: &ServeArgs) -> Result<()> {
         default_top: settings.config.top.unwrap_or(10).min(a.max_top).max(1),
         max_participants: a.max_participants,
         refresh: std::time::Duration::from_millis(a.refresh_ms),
+        read_timeout,
     };
     let writes_open = options.token.is_none();
     let profiles = engine.index().len();
@@ -101,7 +123,14 @@ pub fn run(settings: &Settings, a: &ServeArgs) -> Result<()> {
             writes = if writes_open { "open (no token)" } else { "token required" },
             "clustermatch serving"
         );
-        server::serve(listener, app, shutdown_signal()).await?;
+        server::serve_with(
+            listener,
+            app,
+            shutdown_signal(),
+            std::time::Duration::from_secs(30),
+            read_timeout,
+        )
+        .await?;
         tracing::info!("stopped");
         Ok(())
     })

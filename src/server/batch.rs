@@ -603,7 +603,7 @@ fn check_requests(
     };
     let n = problems.len();
     let mut message = match &first.field {
-        Some(f) => format!("{f}: {}", first.message),
+        Some(f) => format!("{}: {}", crate::error::shown(f), first.message),
         None => first.message.clone(),
     };
     if n > 1 {

@@ -40,7 +40,12 @@ where
             ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|r| {
-            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            if timed_out(&r) {
+                ApiError::new(
+                    ErrorCode::RequestTimeout,
+                    "the request body did not arrive within the server's read timeout (see `--read-timeout`)",
+                )
+            } else if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     ErrorCode::PayloadTooLarge,
                     "the request body is larger than the server's limit (see `--max-body`)",
@@ -54,6 +59,19 @@ where
         })?;
         parse(&bytes).map(JsonBody)
     }
+}
+
+/// Whether reading the body failed because its deadline passed (tower-http's
+/// `RequestBodyDeadlineLayer`, set up by the router).
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(e) = cause {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// Parses a JSON body into `T`: depth checked first, errors located.
@@ -134,7 +152,7 @@ fn located(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
         return ApiError::invalid(&join(&name), format!("field \"{name}\" is required"));
     }
     let message = match &field {
-        Some(f) => format!("{f}: {text}"),
+        Some(f) => format!("{}: {text}", crate::error::shown(f)),
         None => text.clone(),
     };
     let mut err = ApiError::new(ErrorCode::InvalidRequest, message);

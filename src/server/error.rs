@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::{Diagnostic, Error};
+use crate::error::{clip, shown, Diagnostic, Error};
 
 /// Machine-readable error codes; each maps to one HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -31,6 +31,8 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// 401: a write without a valid `Authorization: Bearer TOKEN` header.
     Unauthorized,
+    /// 408: the body did not arrive in time (see `--read-timeout`); the connection is closed.
+    RequestTimeout,
     /// 413: the body is larger than the server's limit.
     PayloadTooLarge,
     /// 415: the body is not declared as `application/json`.
@@ -52,6 +54,7 @@ impl ErrorCode {
             ErrorCode::UnknownId | ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::IndexLocked => StatusCode::SERVICE_UNAVAILABLE,
@@ -157,7 +160,7 @@ impl ApiError {
                 });
                 let n = details.len() + errors.more;
                 let mut message = match &first.field {
-                    Some(f) => format!("{f}: {}", first.message),
+                    Some(f) => format!("{}: {}", crate::error::shown(f), first.message),
                     None => first.message.clone(),
                 };
                 if n > 1 {
@@ -223,12 +226,30 @@ impl From<Error> for ApiError {
     }
 }
 
+impl ApiError {
+    /// The error with every user-supplied value it quotes cut by [`clip`] (fields and
+    /// suggestions by [`shown`]), so that the answer stays small whatever the request held.
+    pub fn clipped(mut self) -> Self {
+        self.message = clip(&self.message).into_owned();
+        self.field = self.field.map(|f| shown(&f).into_owned());
+        self.suggestion = self.suggestion.map(|s| shown(&s).into_owned());
+        for d in &mut self.details {
+            d.message = clip(&d.message).into_owned();
+            d.field = d.field.take().map(|f| shown(&f).into_owned());
+            d.suggestion = d.suggestion.take().map(|s| shown(&s).into_owned());
+        }
+        self
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.code.status();
-        let unauthorized = self.code == ErrorCode::Unauthorized;
-        let locked = self.code == ErrorCode::IndexLocked;
-        let mut response = (status, axum::Json(ErrorBody { error: self })).into_response();
+        let this = self.clipped();
+        let status = this.code.status();
+        let unauthorized = this.code == ErrorCode::Unauthorized;
+        let locked = this.code == ErrorCode::IndexLocked;
+        let timed_out = this.code == ErrorCode::RequestTimeout;
+        let mut response = (status, axum::Json(ErrorBody { error: this })).into_response();
         if unauthorized {
             response
                 .headers_mut()
@@ -238,6 +259,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if timed_out {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }
@@ -274,6 +300,7 @@ mod tests {
             ErrorCode::NotFound,
             ErrorCode::MethodNotAllowed,
             ErrorCode::Unauthorized,
+            ErrorCode::RequestTimeout,
             ErrorCode::PayloadTooLarge,
             ErrorCode::UnsupportedMediaType,
         ] {

@@ -16,6 +16,10 @@
 //!   are picked up within [`ServerOptions::refresh`]: a background thread reads the index's
 //!   `meta.json` and, when its segments changed, loads a new snapshot and swaps it in atomically
 //!   (requests in flight finish on the snapshot they started with);
+//! - a request body must arrive within [`ServerOptions::read_timeout`] of its headers (a client
+//!   that stalls mid-body gets `408` and the connection is closed, instead of holding it), and
+//!   [`serve_with`] gives each request's headers a timeout too (a client that connects and
+//!   sends nothing, or half a header, is disconnected);
 //! - bodies are capped in size ([`ServerOptions::max_body`]) and nesting, `top` is capped, unknown
 //!   fields are rejected, and every bad request gets a 4xx JSON error naming the field;
 //! - a panic in a handler becomes a 500 (the server keeps running); each request is logged with
@@ -47,7 +51,7 @@ pub mod limits;
 pub mod openapi;
 pub mod routes;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +60,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::RequestBodyDeadlineLayer;
 use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa::OpenApi;
@@ -74,6 +79,9 @@ pub const MAX_BODY: usize = 4 * 1024 * 1024;
 /// How often, by default, the server looks for commits made by other processes.
 pub const REFRESH: Duration = Duration::from_millis(500);
 
+/// How long, by default, a request body may take to arrive once its headers have.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Settings of the service. Its `Debug` never shows the token.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ServerOptions {
@@ -90,6 +98,9 @@ pub struct ServerOptions {
     /// How often to check the index directory for commits by other processes
     /// (`Duration::ZERO`: never).
     pub refresh: Duration,
+    /// How long a request body may take to arrive, from the request's headers to its last
+    /// byte; past it the request gets `408 request_timeout` and the connection is closed.
+    pub read_timeout: Duration,
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -101,6 +112,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("default_top", &self.default_top)
             .field("max_participants", &self.max_participants)
             .field("refresh", &self.refresh)
+            .field("read_timeout", &self.read_timeout)
             .finish()
     }
 }
@@ -114,6 +126,7 @@ impl Default for ServerOptions {
             default_top: 10,
             max_participants: batch::MAX_PARTICIPANTS,
             refresh: REFRESH,
+            read_timeout: READ_TIMEOUT,
         }
     }
 }
@@ -234,6 +247,7 @@ pub fn router(engine: Arc<Engine>, options: ServerOptions) -> Router {
         batch_permits: Arc::new(tokio::sync::Semaphore::new(batch::BATCH_CONCURRENCY)),
     };
     let max_body = options.max_body;
+    let read_timeout = options.read_timeout;
     let (router, doc) = parts(state);
     let doc = Arc::new(serde_json::to_value(doc).unwrap_or_default());
     router
@@ -261,6 +275,9 @@ pub fn router(engine: Arc<Engine>, options: ServerOptions) -> Router {
                         .latency_unit(tower_http::LatencyUnit::Micros),
                 ),
         )
+        // Outermost: the body's deadline starts as soon as the request's headers are in. A
+        // single deadline (not one reset by every chunk), so trickling bytes does not extend it.
+        .layer(RequestBodyDeadlineLayer::new(read_timeout))
 }
 
 /// Every `every`, picks up commits made to the index by other processes; stops once the engine
@@ -307,25 +324,38 @@ fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
 }
 
 /// Answers 413 at once to a request whose `Content-Length` is over the limit, instead of
-/// reading (or waiting for) a body it will refuse anyway.
+/// reading (or waiting for) a body it will refuse anyway. An error answer to a request with a
+/// body says `Connection: close`: the body may be left unread (a 413, 415 or 401 answered
+/// before it came), and a client must not send its next request on that connection.
 async fn refuse_declared_oversize(
     req: axum::extract::Request,
     next: axum::middleware::Next,
     max_body: usize,
 ) -> Response {
-    let declared = req
-        .headers()
+    let headers = req.headers();
+    let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max_body as u64) {
-        return ApiError::new(
+    let has_body = declared.is_some_and(|n| n > 0)
+        || headers.contains_key(axum::http::header::TRANSFER_ENCODING);
+    let mut response = if declared.is_some_and(|n| n > max_body as u64) {
+        ApiError::new(
             ErrorCode::PayloadTooLarge,
             "the request body is larger than the server's limit (see `--max-body`)",
         )
-        .into_response();
+        .into_response()
+    } else {
+        next.run(req).await
+    };
+    let status = response.status();
+    if has_body && (status.is_client_error() || status.is_server_error()) {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
     }
-    next.run(req).await
+    response
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
@@ -355,31 +385,67 @@ fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then stops accepting connections and
-/// waits (up to `grace`) for in-flight requests to finish.
+/// waits (up to `grace`) for in-flight requests to finish. Connections speak HTTP/1.1; a
+/// client gets `header_timeout` to send each request's headers (from the moment the
+/// connection waits for them, so an idle keep-alive connection is closed after it too), and
+/// the router's [`ServerOptions::read_timeout`] bounds the body.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+    header_timeout: Duration,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, as axum::serve does.
+                    tracing::warn!("accepting a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("connection closed: {e}");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: finishing in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!("in-flight requests still running after {grace:?}; stopping anyway");
+        }
+    }
+    Ok(())
+}
+
+/// [`serve_with`] with the default header timeout ([`READ_TIMEOUT`]).
 pub async fn serve_with_grace(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let (tx, mut rx) = tokio::sync::watch::channel(false);
-    let signal = async move {
-        shutdown.await;
-        tracing::info!("shutting down: finishing in-flight requests");
-        let _ = tx.send(true);
-    };
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
-    let deadline = async move {
-        let _ = rx.wait_for(|v| *v).await;
-        tokio::time::sleep(grace).await;
-    };
-    tokio::select! {
-        r = server.into_future() => r,
-        _ = deadline => {
-            tracing::warn!("in-flight requests still running after {grace:?}; stopping anyway");
-            Ok(())
-        }
-    }
+    serve_with(listener, app, shutdown, grace, READ_TIMEOUT).await
 }
 
 /// [`serve_with_grace`] with a 30-second grace period.
