@@ -5,18 +5,17 @@
 //! weigh its candidate terms; the answers (document frequency and where the postings are) never
 //! change within a snapshot.
 //!
-//! **Postings.** Ranking scores every document of a query (the text normaliser is the best BM25 of all
-//! candidates), so each query walks the whole posting list of each of its terms. Decoding a list
-//! from tantivy's compressed blocks and working out `tf / (tf + norm)` for each posting is most of
-//! that work, and the same common terms come back query after query. The first query that needs a
-//! (segment, field, term) list decodes it once into `(doc, factor)` pairs; later queries of the
-//! same snapshot only multiply each factor by their clause weight and add it in.
+//! **Postings.** Ranking scores every document of a query (the text normaliser is the best BM25
+//! of all candidates), so each query walks the whole posting list of each of its terms. Decoding
+//! a list from tantivy's compressed blocks and working out `tf / (tf + norm)` for each posting is
+//! most of that work, and the same common terms come back query after query. The first query
+//! that needs a (segment, field, term) list decodes it once into [`Postings`]; later queries of
+//! the same snapshot only multiply each factor by their clause weight and add it in.
 //!
 //! The factor is tantivy's own (`Bm25Weight::score` is `weight * tf / (tf + norm)` with `norm`
 //! from the same table built here), so the scores are bit for bit those of tantivy's scorers (a
-//! test in `rank::bm25` checks it). Memory grows with the postings queried, 8 bytes each, at most
-//! the size of the decoded index; a snapshot is replaced after every commit and its cache goes
-//! with it.
+//! test in `rank::bm25` checks it). Memory grows with the postings queried, about 3 bytes each,
+//! within [`MAX_POSTINGS`]; a snapshot is replaced after every commit and its cache goes with it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -37,8 +36,9 @@ const B: f32 = 0.75;
 ///
 /// A list holds few distinct factors (one per pair of field length and term frequency met), so
 /// most lists keep each factor as a one-byte code into a table of at most 256 values, and their
-/// documents as 16-bit gaps (with every 32nd document whole, for lookups): about 3 bytes a posting instead of 8, less memory to stream through per
-/// query. Lists with more distinct factors keep them inline.
+/// documents as 16-bit gaps (with every 32nd document whole, for lookups): about 3 bytes a
+/// posting instead of 8, less memory to stream through per query. Lists with more distinct
+/// factors keep them inline.
 pub enum Postings {
     /// Documents with a code into `factors` each.
     Coded {
@@ -59,7 +59,7 @@ const MARK_EVERY: usize = 32;
 /// The documents of a [`Postings::Coded`] list, ascending.
 pub enum Docs {
     /// Gaps between consecutive documents (the first gap is from 0) when none exceeds 65,535,
-    /// and every [`MARK_EVERY`]-th document itself.
+    /// and every 32nd document itself.
     Gaps {
         /// `doc[i] - doc[i - 1]`, with `doc[-1] = 0`.
         gaps: Box<[u16]>,
