@@ -28,7 +28,7 @@ use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Searcher, SegmentReader, Term};
 
 /// BM25's term-frequency saturation, as tantivy sets it.
-const K1: f32 = 1.2;
+pub(crate) const K1: f32 = 1.2;
 /// BM25's length normalisation, as tantivy sets it.
 const B: f32 = 0.75;
 

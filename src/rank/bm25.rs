@@ -60,7 +60,7 @@ pub(super) fn accumulate(
 /// A clause's weight, `idf · (1 + k1) · boost`, computed as tantivy's `Bm25Weight` does.
 fn weight(doc_freq: u64, total_docs: u64, boost: f32) -> f32 {
     let x = (total_docs.saturating_sub(doc_freq) as f32 + 0.5) / (doc_freq as f32 + 0.5);
-    let weight = (1.0 + x).ln() * (1.0 + 1.2);
+    let weight = (1.0 + x).ln() * (1.0 + crate::index::cache::K1);
     if boost == 1.0 {
         weight
     } else {
