@@ -428,6 +428,21 @@ fn bad_inputs_exit_2_with_located_messages() {
         &["--keep", k.to_str().unwrap()],
         &["table 9 does not exist"],
     );
+    // --keep: the same pair twice (written both ways round) — a pair meets once
+    fs::write(
+        &k,
+        format!(
+            "slot,table,a,b\n1,1,{a},{b}\n3,2,{b},{a}\n",
+            a = ev.ids[0],
+            b = ev.ids[7]
+        ),
+    )
+    .expect("write");
+    fails(
+        &ev,
+        &["--keep", k.to_str().unwrap()],
+        &["keep.csv:3: field \"b\"", "already meet on line 2"],
+    );
 }
 
 #[test]

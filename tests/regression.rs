@@ -399,3 +399,56 @@ fn planning_twice_gives_the_same_agenda() {
         assert_eq!(stable(&again), first);
     }
 }
+
+/// The `planner` fuzz target found that two kept meetings of the same pair (in slots 3 and 1,
+/// the pair written both ways round) were accepted and one was silently dropped: a pair meets
+/// once. Such a list is now refused with a message naming both slots; one kept meeting of the
+/// pair is still kept where it was put.
+#[test]
+fn a_pair_kept_twice_is_refused_not_dropped() {
+    use clustermatch::event::{plan, EventShape, LockedMeeting, Participant, PlanOptions};
+    use clustermatch::Profile;
+    let participants: Vec<Participant> = ["theta", "zeta", "acme", "beta"]
+        .iter()
+        .map(|id| Participant {
+            profile: Profile {
+                id: (*id).into(),
+                name: id.to_uppercase(),
+                country: "DE".into(),
+                description: "water treatment".into(),
+                sectors: vec!["environmental_services".into()],
+                ..Profile::default()
+            },
+            availability: None,
+            max_meetings: None,
+        })
+        .collect();
+    let shape = EventShape::parse_flags(&["08:00-09:00/15m".into()], &[], Some(4)).expect("shape");
+    let kept = |slot, table, a: &str, b: &str| LockedMeeting {
+        slot,
+        table,
+        a: a.into(),
+        b: b.into(),
+    };
+    let opts = PlanOptions {
+        locked: vec![kept(3, 4, "zeta", "theta"), kept(1, 3, "theta", "zeta")],
+        ..PlanOptions::default()
+    };
+    let err = plan(&participants, &[], &shape, &opts).expect_err("a pair kept twice");
+    let text = err.to_string();
+    assert!(
+        text.contains("slot 1") && text.contains("already has a kept meeting in slot 3"),
+        "{text}"
+    );
+    let opts = PlanOptions {
+        locked: vec![kept(3, 4, "zeta", "theta")],
+        ..PlanOptions::default()
+    };
+    let agenda = plan(&participants, &[], &shape, &opts).expect("one kept meeting");
+    let m = agenda
+        .meetings
+        .iter()
+        .find(|m| m.a == "theta" && m.b == "zeta")
+        .expect("kept meeting in the agenda");
+    assert_eq!((m.slot, m.table, m.locked), (3, 4, true));
+}

@@ -366,6 +366,7 @@ pub fn plan_with(
     let mut locked = Vec::new();
     let mut table_used: HashSet<(usize, usize)> = HashSet::new();
     let mut who_busy: HashSet<(usize, usize)> = HashSet::new();
+    let mut kept_slot: HashMap<(usize, usize), usize> = HashMap::new();
     for &(a, b, l) in &locked_pairs {
         let bad = |m: String| {
             Err(Error::Usage(format!(
@@ -390,6 +391,12 @@ pub fn plan_with(
             return bad("a participant cannot meet itself".into());
         }
         let s = l.slot - 1;
+        // A pair meets at most once: a second kept meeting of the same pair would be dropped.
+        if let Some(other) = kept_slot.insert((a.min(b), a.max(b)), l.slot) {
+            return bad(format!(
+                "the pair already has a kept meeting in slot {other}; a pair meets once"
+            ));
+        }
         for v in [a, b] {
             if avail[v] >> s & 1 == 0 {
                 return bad(format!(

@@ -418,6 +418,7 @@ pub fn locked_from_records(
     let ids: HashSet<&str> = participants.iter().map(|p| p.profile.id.as_str()).collect();
     let mut errors = Vec::new();
     let mut out = Vec::new();
+    let mut first_line: HashMap<(String, String), usize> = HashMap::new();
     for r in records {
         let get = |f: &str| {
             r.fields
@@ -467,6 +468,15 @@ pub fn locked_from_records(
         };
         let (a, b) = (id("a"), id("b"));
         if let (Some(slot), Some(table), Some(a), Some(b)) = (slot, table, a, b) {
+            // A pair meets once: a second meeting of the same pair cannot be kept.
+            if let Some(line) = first_line.insert(pair_key(&a, &b), r.line) {
+                errors.push(err(
+                    "b",
+                    format!("\"{a}\" and \"{b}\" already meet on line {line}; a pair meets once, keep one of the two"),
+                    None,
+                ));
+                continue;
+            }
             out.push(LockedMeeting { slot, table, a, b });
         }
     }
