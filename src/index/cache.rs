@@ -71,9 +71,9 @@ pub enum Docs {
 }
 
 impl Docs {
-    fn new(docs: impl Iterator<Item = u32> + Clone) -> Docs {
-        let mut gaps = Vec::new();
-        let mut marks = Vec::new();
+    fn new(docs: impl ExactSizeIterator<Item = u32> + Clone) -> Docs {
+        let mut gaps = Vec::with_capacity(docs.len());
+        let mut marks = Vec::with_capacity(docs.len().div_ceil(MARK_EVERY));
         let mut prev = 0u32;
         for (i, doc) in docs.clone().enumerate() {
             let Ok(gap) = u16::try_from(doc.wrapping_sub(prev)) else {
@@ -154,17 +154,27 @@ impl Postings {
         let mut factors: Vec<f32> = Vec::new();
         let mut index: FxHashMap<u32, u8> = FxHashMap::default();
         let mut codes = Vec::with_capacity(pairs.len());
+        // A direct-mapped memo in front of the map: a list has few distinct factors, so nearly
+        // every posting finds its code without hashing.
+        let mut memo = [(u32::MAX, 0u8); 64];
         for &(_, f) in &pairs {
-            let code = match index.get(&f.to_bits()) {
+            let bits = f.to_bits();
+            let slot = &mut memo[(bits.wrapping_mul(0x9E37_79B1) >> 26) as usize];
+            if slot.0 == bits {
+                codes.push(slot.1);
+                continue;
+            }
+            let code = match index.get(&bits) {
                 Some(&c) => c,
                 None if factors.len() < max_codes => {
                     let c = factors.len() as u8;
                     factors.push(f);
-                    index.insert(f.to_bits(), c);
+                    index.insert(bits, c);
                     c
                 }
                 None => return Postings::Plain(pairs.into()),
             };
+            *slot = (bits, code);
             codes.push(code);
         }
         Postings::Coded {

@@ -212,17 +212,18 @@ impl<'s> Visit<'s, '_> {
     }
 }
 
-/// Appends the rows whose value lies in `[low, high)`, in row order; blocks of 16 values with
-/// none at or above `low` are skipped with one vectorised test.
+/// Appends the rows whose value lies in `[low, high)`, in row order. Each block of 16 values
+/// gives a bit mask in one vectorised comparison; only the set bits are visited, so blocks with
+/// no such value cost one test and a hit costs no mispredicted branch.
 fn rows_in_range(values: &[f32], low: f32, high: f32, out: &mut Vec<u32>) {
     for (block, chunk) in values.chunks(16).enumerate() {
-        if !chunk.iter().fold(false, |any, &v| any | (v >= low)) {
-            continue;
-        }
-        for (i, &v) in chunk.iter().enumerate() {
-            if v >= low && v < high {
-                out.push((block * 16 + i) as u32);
-            }
+        let mut mask = chunk.iter().enumerate().fold(0u32, |m, (i, &v)| {
+            m | (u32::from(v >= low && v < high) << i)
+        });
+        let base = (block * 16) as u32;
+        while mask != 0 {
+            out.push(base + mask.trailing_zeros());
+            mask &= mask - 1;
         }
     }
 }
@@ -243,4 +244,31 @@ thread_local! {
     /// A dense BM25 accumulator kept per thread between queries (its contents are stale
     /// between queries: each query overwrites it).
     static ACC: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rows_in_range;
+
+    #[test]
+    fn rows_in_range_is_a_plain_filter() {
+        // Lengths that do and do not fill the last block; values on both edges of the range.
+        let mut x = 12345u32;
+        for len in [0, 1, 15, 16, 17, 100, 1000] {
+            let values: Vec<f32> = (0..len)
+                .map(|_| {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    [0.0, 0.5, 1.0, 1.5, 2.0, 3.0][(x >> 16) as usize % 6]
+                })
+                .collect();
+            for (low, high) in [(0.5, 2.0), (1.0, f32::INFINITY), (f32::MIN_POSITIVE, 1.5)] {
+                let mut got = Vec::new();
+                rows_in_range(&values, low, high, &mut got);
+                let want: Vec<u32> = (0..len as u32)
+                    .filter(|&i| values[i as usize] >= low && values[i as usize] < high)
+                    .collect();
+                assert_eq!(got, want, "len {len}, [{low}, {high})");
+            }
+        }
+    }
 }

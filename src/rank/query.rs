@@ -4,10 +4,10 @@
 //! description), its *offering* to the candidate's *seeking* — with the field boosts of
 //! [`TextParams`].
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::OnceLock;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
@@ -97,9 +97,13 @@ impl Lookup<'_> {
     }
 }
 
-/// Analysed terms of a text with their counts, and the first surface word of each.
-fn analyse(text: &str, surface: &mut HashMap<String, String>) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
+/// Analysed terms of a text, sorted, each with its count and its first surface word (`None`
+/// when the word is the term itself, the common case, so that it costs no allocation).
+type Analysed = BTreeMap<String, (usize, Option<String>)>;
+
+/// Analyses a text into its query terms (see [`Analysed`]).
+fn analyse(text: &str) -> Analysed {
+    let mut counts = Analysed::new();
     let mut analyzer = surface_analyzer();
     let mut stream = analyzer.token_stream(text);
     // One buffer for every word: only new terms allocate.
@@ -115,20 +119,25 @@ fn analyse(text: &str, surface: &mut HashMap<String, String>) -> BTreeMap<String
             continue;
         }
         match counts.get_mut(term.as_str()) {
-            Some(n) => *n += 1,
+            Some((n, _)) => *n += 1,
             None => {
-                counts.insert(term.clone(), 1);
+                let surface = (word != term).then(|| word.to_string());
+                counts.insert(term.clone(), (1, surface));
             }
-        }
-        if !surface.contains_key(term.as_str()) {
-            surface.insert(term.clone(), word.to_string());
         }
     }
     counts
 }
 
-/// Analysed terms of one part of the query with the candidate fields (and boosts) they meet.
-type Source = (BTreeMap<String, usize>, Vec<(Field, f32)>);
+/// The surface word of an analysed term in `part`, if the part has the term.
+fn surface_in<'a>(part: &'a Analysed, term: &'a str) -> Option<&'a str> {
+    part.get(term)
+        .map(|(_, word)| word.as_deref().unwrap_or(term))
+}
+
+/// Terms of one part of the query (sorted, with counts) and the candidate fields (and boosts)
+/// they meet.
+type Source<'a> = (Vec<(&'a str, usize)>, Vec<(Field, f32)>);
 
 /// Builds the text query of a profile; `None` when its text has no term known to the index.
 /// `stored` says whether the query profile is itself in the index.
@@ -142,28 +151,38 @@ pub fn build(
 ) -> Option<TextQuery> {
     // A stored query holds each of its own terms: a term no other profile has matches nothing.
     let min_df = if stored { 2 } else { 1 };
-    let mut surface = HashMap::new();
-    let vocabulary = sector_terms(sectors, &mut surface);
+    let parts: [Analysed; 3] = [
+        analyse(&about_text(q)),
+        analyse(&q.seeking),
+        analyse(&q.offering),
+    ];
+    // The sector vocabulary is a source only when expansion weighs it (off by default); it
+    // always names the words (see `surface`).
+    let vocabulary = if params.expansion > 0.0 {
+        sector_terms(sectors)
+    } else {
+        Vec::new()
+    };
     let sources: [Source; 4] = [
         (
-            analyse(&about_text(q), &mut surface),
+            terms_of(&parts[0]),
             vec![(fields.about, params.about_about)],
         ),
         (
-            analyse(&q.seeking, &mut surface),
+            terms_of(&parts[1]),
             vec![
                 (fields.offering, params.seeking_offering),
                 (fields.about, params.seeking_about),
             ],
         ),
         (
-            analyse(&q.offering, &mut surface),
+            terms_of(&parts[2]),
             vec![(fields.seeking, params.offering_seeking)],
         ),
         (vocabulary, vec![(fields.about, params.expansion)]),
     ];
     // Informativeness of each term: sum over sources of tf * boost * idf in the target field.
-    let mut weight: BTreeMap<&str, f32> = BTreeMap::new();
+    let mut weight: FxHashMap<&str, f32> = FxHashMap::default();
     let lookup = Lookup {
         snap,
         n: snap
@@ -175,15 +194,15 @@ pub fn build(
         min_df,
     };
     let mut idf_cache: FxHashMap<(Field, &str), TermStats> = FxHashMap::default();
-    for (counts, targets) in &sources {
-        for (term, tf) in counts {
+    for (terms, targets) in &sources {
+        for &(term, tf) in terms {
             // A zero boost adds nothing: no lookup (the sector vocabulary with expansion off).
             for (field, boost) in targets.iter().filter(|(_, b)| *b != 0.0) {
                 let i = idf_cache
-                    .entry((*field, term.as_str()))
+                    .entry((*field, term))
                     .or_insert_with(|| lookup.stats(*field, term))
                     .idf;
-                *weight.entry(term.as_str()).or_default() += (*tf as f32).sqrt() * boost * i;
+                *weight.entry(term).or_default() += (tf as f32).sqrt() * boost * i;
             }
         }
     }
@@ -193,15 +212,15 @@ pub fn build(
     if ranked.is_empty() {
         return None;
     }
-    let keep: HashSet<&str> = ranked.iter().map(|(t, _)| *t).collect();
+    let keep: FxHashSet<&str> = ranked.iter().map(|(t, _)| *t).collect();
     let mut clauses: Vec<Clause> = Vec::new();
     // Position of each (field, term) in `clauses`, to merge repeated ones.
     let mut at: FxHashMap<(Field, &str), usize> = FxHashMap::default();
     let mut ideal = 0.0;
-    for (counts, targets) in &sources {
-        for term in counts.keys().filter(|t| keep.contains(t.as_str())) {
+    for (terms, targets) in &sources {
+        for &(term, _) in terms.iter().filter(|(t, _)| keep.contains(t)) {
             for (field, boost) in targets {
-                let Some(stats) = idf_cache.get(&(*field, term.as_str())) else {
+                let Some(stats) = idf_cache.get(&(*field, term)) else {
                     continue;
                 };
                 let i = stats.idf;
@@ -209,14 +228,14 @@ pub fn build(
                     continue;
                 }
                 ideal += boost * i;
-                match at.entry((*field, term.as_str())) {
+                match at.entry((*field, term)) {
                     std::collections::hash_map::Entry::Occupied(e) => {
                         clauses[*e.get()].boost += boost;
                     }
                     std::collections::hash_map::Entry::Vacant(e) => {
                         e.insert(clauses.len());
                         clauses.push(Clause {
-                            term: term.clone(),
+                            term: term.to_string(),
                             field: *field,
                             boost: *boost,
                             doc_freq: stats.df,
@@ -229,12 +248,7 @@ pub fn build(
     }
     let terms = ranked
         .iter()
-        .map(|(t, _)| {
-            (
-                t.to_string(),
-                surface.get(*t).cloned().unwrap_or_else(|| t.to_string()),
-            )
-        })
+        .map(|&(t, _)| (t.to_string(), surface(t, sectors, &parts).to_string()))
         .collect();
     Some(TextQuery {
         clauses,
@@ -263,15 +277,30 @@ impl TextQuery {
     }
 }
 
-/// The analysed vocabulary of a sector set (names, aliases and keywords from the taxonomy), each
-/// term once, with the first surface word of each term not yet in `surface`: what analysing the
-/// sectors' words one after the other gives. Each sector is analysed once per process.
-fn sector_terms(
-    sectors: SectorSet,
-    surface: &mut HashMap<String, String>,
-) -> BTreeMap<String, usize> {
+/// The terms of an analysed part with their counts, sorted.
+fn terms_of(part: &Analysed) -> Vec<(&str, usize)> {
+    part.iter().map(|(t, (n, _))| (t.as_str(), *n)).collect()
+}
+
+/// The word shown for a query term: the first surface word the sector vocabulary gives it (in
+/// the order of the query's sectors), else the first the query's description, *seeking* and
+/// *offering* give it, in that order; else the term.
+fn surface<'a>(term: &'a str, sectors: SectorSet, parts: &'a [Analysed; 3]) -> &'a str {
+    let vocabulary = sectors.iter().find_map(|i| {
+        let list = sector_vocabulary().get(i)?;
+        let at = list.binary_search_by(|(t, _)| t.as_str().cmp(term)).ok()?;
+        Some(list[at].1.as_str())
+    });
+    vocabulary
+        .or_else(|| parts.iter().find_map(|p| surface_in(p, term)))
+        .unwrap_or(term)
+}
+
+/// Per sector of the taxonomy, its analysed vocabulary (names, aliases and keywords), each term
+/// once and sorted, with the first surface word of each. Analysed once per process.
+fn sector_vocabulary() -> &'static [Vec<(String, String)>] {
     static TERMS: OnceLock<Vec<Vec<(String, String)>>> = OnceLock::new();
-    let per_sector = TERMS.get_or_init(|| {
+    TERMS.get_or_init(|| {
         let t = taxonomy();
         (0..t.sectors().len())
             .map(|i| {
@@ -284,26 +313,29 @@ fn sector_terms(
                     text.push_str(w);
                     text.push_str(". ");
                 }
-                let mut words = HashMap::new();
-                analyse(&text, &mut words)
-                    .into_keys()
-                    .filter_map(|term| {
-                        let word = words.remove(&term)?;
-                        Some((term, word))
+                analyse(&text)
+                    .into_iter()
+                    .map(|(term, (_, word))| {
+                        let word = word.unwrap_or_else(|| term.clone());
+                        (term, word)
                     })
                     .collect()
             })
             .collect()
-    });
-    let mut terms = BTreeMap::new();
-    for i in sectors.iter() {
-        for (term, word) in per_sector.get(i).into_iter().flatten() {
-            terms.insert(term.clone(), 1);
-            if !surface.contains_key(term) {
-                surface.insert(term.clone(), word.clone());
-            }
-        }
-    }
+    })
+}
+
+/// The analysed vocabulary of a sector set as a query source: each term once, sorted, with a
+/// count of 1.
+fn sector_terms(sectors: SectorSet) -> Vec<(&'static str, usize)> {
+    let mut terms: Vec<(&'static str, usize)> = sectors
+        .iter()
+        .filter_map(|i| sector_vocabulary().get(i))
+        .flatten()
+        .map(|(t, _)| (t.as_str(), 1))
+        .collect();
+    terms.sort_unstable();
+    terms.dedup();
     terms
 }
 
@@ -350,11 +382,62 @@ mod tests {
 
     #[test]
     fn analysis_drops_filler_and_single_letters_and_keeps_surface_words() {
-        let mut surface = HashMap::new();
-        let counts = analyse("R&D has Clusters, clusters and wastewater", &mut surface);
+        let counts = analyse("R&D has Clusters, clusters and wastewater; water");
         let terms: Vec<&str> = counts.keys().map(String::as_str).collect();
-        assert_eq!(terms, vec!["cluster", "wastewat"]);
-        assert_eq!(counts["cluster"], 2);
-        assert_eq!(surface["wastewat"], "wastewater");
+        assert_eq!(terms, vec!["cluster", "wastewat", "water"]);
+        assert_eq!(counts["cluster"].0, 2);
+        assert_eq!(surface_in(&counts, "wastewat"), Some("wastewater"));
+        // The first surface word; a word that is its own term is not stored twice.
+        assert_eq!(surface_in(&counts, "cluster"), Some("clusters"));
+        assert_eq!(counts["water"].1, None);
+        assert_eq!(surface_in(&counts, "water"), Some("water"));
+    }
+
+    #[test]
+    fn expansion_adds_the_sector_vocabulary_and_names_words_from_it() {
+        let index = crate::ProfileIndex::in_memory().expect("index");
+        let profile = |id: &str, description: &str| Profile {
+            id: id.into(),
+            name: id.to_uppercase(),
+            country: "NL".into(),
+            description: description.into(),
+            sectors: vec!["environmental_services".into()],
+            ..Profile::default()
+        };
+        index
+            .upsert(&[
+                profile("a", "desalination plants and sewage networks"),
+                profile("b", "sewage sludge and desalination membranes"),
+                profile("c", "drinking water for delta cities"),
+                profile("d", "flood barriers for deltas"),
+            ])
+            .expect("upsert");
+        let snap = index.snapshot();
+        let q = profile("q", "delta cities");
+        let sectors = taxonomy().set_of(&q.sectors);
+        let off = TextParams::default();
+        let on = TextParams {
+            expansion: 1.0,
+            ..TextParams::default()
+        };
+        let build = |params: &TextParams| {
+            build(&snap, index.fields(), &q, sectors, false, params).expect("query")
+        };
+        let (plain, expanded) = (build(&off), build(&on));
+        let has = |tq: &TextQuery, term: &str| tq.clauses.iter().any(|c| c.term == term);
+        // "sewage" and "desalination" are sector keywords, not in the query's text.
+        assert!(!has(&plain, "sewag") && !has(&plain, "desalin"));
+        assert!(has(&expanded, "sewag") && has(&expanded, "desalin"));
+        let shown: Vec<&str> = expanded.terms.iter().map(|(_, w)| w.as_str()).collect();
+        assert!(
+            shown.contains(&"sewage") && shown.contains(&"desalination"),
+            "{shown:?}"
+        );
+        // "delta" is in the vocabulary ("delta technology") and in the text: one term either
+        // way, named by the vocabulary's word.
+        assert!(expanded
+            .terms
+            .iter()
+            .any(|(t, w)| t == "delta" && w == "delta"));
     }
 }
