@@ -4,7 +4,7 @@
 //! candidate's text. Each clause's decoded list (the one the BM25 pass used, cached in the
 //! snapshot) is searched for the kept rows.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use super::query::TextQuery;
 use crate::index::Snapshot;
@@ -15,24 +15,34 @@ pub(super) fn matched_words(
     snap: &Snapshot,
     rows: &[u32],
 ) -> tantivy::Result<Vec<Vec<String>>> {
-    let term_index: HashMap<&str, usize> = tq
+    let term_index: FxHashMap<&str, usize> = tq
         .terms
         .iter()
         .enumerate()
         .map(|(i, (t, _))| (t.as_str(), i))
         .collect();
-    let mut hit = vec![vec![false; tq.terms.len()]; rows.len()];
+    let width = tq.terms.len();
+    // Row i's hits are `hit[i * width..][..width]`, one flag per query term.
+    let mut hit = vec![false; rows.len() * width];
+    // Each row's segment and document in it, found once.
+    let located: Vec<(usize, u32)> = rows
+        .iter()
+        .map(|&row| {
+            let seg = snap.segment_base.partition_point(|b| *b <= row) - 1;
+            (seg, row - snap.segment_base[seg])
+        })
+        .collect();
+    let mut lists = vec![None; snap.segment_base.len()];
     for clause in &tq.clauses {
         let Some(&ti) = term_index.get(clause.term.as_str()) else {
             continue;
         };
         // The clause's list in each segment, fetched when a row of that segment needs it.
-        let mut lists = vec![None; snap.segment_base.len()];
-        for (i, &row) in rows.iter().enumerate() {
-            if hit[i][ti] {
+        lists.iter_mut().for_each(|l| *l = None);
+        for (i, &(seg, doc)) in located.iter().enumerate() {
+            if hit[i * width + ti] {
                 continue;
             }
-            let seg = snap.segment_base.partition_point(|b| *b <= row) - 1;
             let Some(info) = clause.infos.get(seg).and_then(Option::as_ref) else {
                 continue;
             };
@@ -45,17 +55,15 @@ pub(super) fn matched_words(
                     info,
                 )?),
             };
-            let doc = row - snap.segment_base[seg];
-            hit[i][ti] = list.contains(doc);
+            hit[i * width + ti] = list.contains(doc);
         }
     }
-    Ok(hit
-        .into_iter()
-        .map(|h| {
+    Ok((0..rows.len())
+        .map(|i| {
             tq.terms
                 .iter()
-                .zip(h)
-                .filter(|(_, h)| *h)
+                .zip(&hit[i * width..(i + 1) * width])
+                .filter(|(_, h)| **h)
                 .map(|((_, w), _)| w.clone())
                 .collect()
         })

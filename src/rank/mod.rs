@@ -648,7 +648,8 @@ fn explain_row(
         parts[2] = Some(e);
         reasons.append(&mut rs);
     }
-    let explanation = score::explain_combination(&comps, &params.weights, parts);
+    // The tree is built only when asked for (`--explain`); reasons always are.
+    let explanation = full.then(|| score::explain_combination(&comps, &params.weights, parts));
     Ok(Match {
         rank,
         id: snap.ids[row as usize].clone(),
@@ -658,6 +659,6 @@ fn explain_row(
         score: score::combine(&comps, &params.weights),
         components: comps,
         reasons,
-        explanation: full.then_some(explanation),
+        explanation,
     })
 }
