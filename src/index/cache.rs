@@ -70,6 +70,55 @@ pub enum Docs {
     Wide(Box<[u32]>),
 }
 
+/// Number of marks at or below `doc` (what `marks.partition_point(|&m| m <= doc)` gives),
+/// found by interpolation: a list's documents spread fairly evenly over the segment, so the
+/// guess lands within a few marks of the answer and a short gallop brackets it — a few cache
+/// lines, where a binary search over a long list's marks touches a dozen.
+fn marks_upto(marks: &[u32], doc: u32) -> usize {
+    let n = marks.len();
+    let (Some(&first), Some(&last)) = (marks.first(), marks.last()) else {
+        return 0;
+    };
+    if n < 16 {
+        return marks.partition_point(|&m| m <= doc);
+    }
+    if doc < first {
+        return 0;
+    }
+    if doc >= last {
+        return n;
+    }
+    // first <= doc < last, so the guess is in [0, n - 1).
+    let guess = (u64::from(doc - first) * (n as u64 - 1) / u64::from(last - first)) as usize;
+    let (mut lo, mut hi);
+    if marks[guess] <= doc {
+        // marks[lo] <= doc; find hi with marks[hi] > doc (marks[n - 1] > doc).
+        lo = guess;
+        let mut step = 1;
+        loop {
+            hi = (lo + step).min(n - 1);
+            if marks[hi] > doc {
+                break;
+            }
+            lo = hi;
+            step *= 2;
+        }
+    } else {
+        // marks[hi] > doc; find lo with marks[lo] <= doc (marks[0] <= doc).
+        hi = guess;
+        let mut step = 1;
+        loop {
+            lo = hi.saturating_sub(step);
+            if marks[lo] <= doc {
+                break;
+            }
+            hi = lo;
+            step *= 2;
+        }
+    }
+    lo + 1 + marks[lo + 1..hi].partition_point(|&m| m <= doc)
+}
+
 impl Docs {
     fn new(docs: impl ExactSizeIterator<Item = u32> + Clone) -> Docs {
         let mut gaps = Vec::with_capacity(docs.len());
@@ -102,7 +151,7 @@ impl Docs {
         match self {
             Docs::Wide(docs) => docs.binary_search(&doc).is_ok(),
             Docs::Gaps { gaps, marks } => {
-                let k = marks.partition_point(|&m| m <= doc);
+                let k = marks_upto(marks, doc);
                 let Some(&start) = k.checked_sub(1).and_then(|k| marks.get(k)) else {
                     return false;
                 };
@@ -448,6 +497,35 @@ mod tests {
                 ..Profile::default()
             })
             .collect()
+    }
+
+    #[test]
+    fn interpolated_mark_search_is_a_partition_point() {
+        let mut x = 7u64;
+        let mut next = |m: u64| {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (x >> 33) % m
+        };
+        for n in [0usize, 1, 2, 15, 16, 17, 100, 2500] {
+            for skew in [1u64, 3, 1000] {
+                // Sorted marks, evenly spread or bunched (a skewed gap now and then).
+                let mut marks = Vec::with_capacity(n);
+                let mut m = next(50) as u32;
+                for _ in 0..n {
+                    marks.push(m);
+                    let span = if next(10) == 0 { 40 * skew } else { 40 };
+                    m += 1 + next(span) as u32;
+                }
+                let top = marks.last().copied().unwrap_or(0) + 50;
+                for doc in (0..top).step_by(7).chain(marks.iter().copied()) {
+                    assert_eq!(
+                        marks_upto(&marks, doc),
+                        marks.partition_point(|&m| m <= doc),
+                        "n {n}, skew {skew}, doc {doc}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
