@@ -5,8 +5,9 @@
 //! the k-th best score θ found so far, whatever its sector and country: its BM25 must reach
 //! `normaliser * (θ - w_sector - w_country) / w_text`. The query's BM25 of every row is
 //! accumulated once (the very sums the exhaustive path uses) and its maximum sets the
-//! normaliser. A first pass then scores the rows whose BM25 is at least half the best (those at
-//! 0.8 of the best or more first, so that the bound rises early) — usually enough to fill the
+//! normaliser. A first pass then scores the rows whose BM25 is at least half the best (the `4k`
+//! best of them by BM25 first, picked by a partial selection, so that the bound starts near its
+//! final value) — usually enough to fill the
 //! top k and raise θ so that the bound excludes nearly every other row; a second pass visits the
 //! rows between the bound and that cut, skipping blocks of rows below the bound with one
 //! vectorised comparison. Only rows that pass the bound are scored fully from the
@@ -100,9 +101,9 @@ pub(super) fn top_k<'a>(
 /// row, which a second pass then only has to compare.
 const FIRST_PASS_SHARE: f32 = 0.5;
 
-/// Within the first pass, rows whose BM25 is at least this share of the best one are visited
-/// before the others (no sort: one more walk over the first pass's rows).
-const HIGH_SHARE: f32 = 0.8;
+/// Within the first pass, the `LEAD_PER_K · k` rows with the best BM25 are visited before the
+/// others.
+const LEAD_PER_K: usize = 4;
 
 /// The state of one pruned ranking: the top-k heap and its bound.
 struct Visit<'s, 'p> {
@@ -130,12 +131,15 @@ impl<'s> Visit<'s, '_> {
         // The normaliser is the best BM25 (or the floor above it).
         let first = FIRST_PASS_SHARE * self.prepared.normaliser;
         rows_in_range(acc, first, f32::INFINITY, &mut rows);
-        // The best of them first, so that the bound rises before the others are looked at.
-        let high = HIGH_SHARE * self.prepared.normaliser;
-        for &row in rows.iter().filter(|&&r| acc[r as usize] >= high) {
-            self.visit(row, acc[row as usize]);
+        // The best of them by BM25 first (a partial selection, no sort), so that the bound
+        // is near its final value before the others are looked at.
+        let lead = (LEAD_PER_K * self.k).min(rows.len());
+        if lead > 0 && lead < rows.len() {
+            rows.select_nth_unstable_by(lead - 1, |a, b| {
+                acc[*b as usize].total_cmp(&acc[*a as usize])
+            });
         }
-        for &row in rows.iter().filter(|&&r| acc[r as usize] < high) {
+        for &row in &rows {
             self.visit(row, acc[row as usize]);
         }
         // Rows matching at least one term (every BM25 is positive) below the first cut.
