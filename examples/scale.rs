@@ -23,6 +23,10 @@ use clustermatch::rank::{self, ResolvedQuery, Strategy};
 use clustermatch::{Engine, MatchOptions, MatchResult};
 use rayon::prelude::*;
 
+/// The same allocator as the `clustermatch` binary, so that the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Args {
     index: PathBuf,
     corpus: PathBuf,
