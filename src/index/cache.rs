@@ -120,26 +120,6 @@ fn marks_upto(marks: &[u32], doc: u32) -> usize {
 }
 
 impl Docs {
-    fn new(docs: impl ExactSizeIterator<Item = u32> + Clone) -> Docs {
-        let mut gaps = Vec::with_capacity(docs.len());
-        let mut marks = Vec::with_capacity(docs.len().div_ceil(MARK_EVERY));
-        let mut prev = 0u32;
-        for (i, doc) in docs.clone().enumerate() {
-            let Ok(gap) = u16::try_from(doc.wrapping_sub(prev)) else {
-                return Docs::Wide(docs.collect());
-            };
-            if i % MARK_EVERY == 0 {
-                marks.push(doc);
-            }
-            gaps.push(gap);
-            prev = doc;
-        }
-        Docs::Gaps {
-            gaps: gaps.into(),
-            marks: marks.into(),
-        }
-    }
-
     fn len(&self) -> usize {
         match self {
             Docs::Gaps { gaps, .. } => gaps.len(),
@@ -199,38 +179,11 @@ impl Postings {
     /// assert_eq!(list.pairs(), vec![(3, 0.5), (9, 0.25), (70_000, 0.5)]);
     /// ```
     pub fn encode(pairs: Vec<(u32, f32)>, max_codes: usize) -> Postings {
-        let max_codes = max_codes.min(256);
-        let mut factors: Vec<f32> = Vec::new();
-        let mut index: FxHashMap<u32, u8> = FxHashMap::default();
-        let mut codes = Vec::with_capacity(pairs.len());
-        // A direct-mapped memo in front of the map: a list has few distinct factors, so nearly
-        // every posting finds its code without hashing.
-        let mut memo = [(u32::MAX, 0u8); 64];
-        for &(_, f) in &pairs {
-            let bits = f.to_bits();
-            let slot = &mut memo[(bits.wrapping_mul(0x9E37_79B1) >> 26) as usize];
-            if slot.0 == bits {
-                codes.push(slot.1);
-                continue;
-            }
-            let code = match index.get(&bits) {
-                Some(&c) => c,
-                None if factors.len() < max_codes => {
-                    let c = factors.len() as u8;
-                    factors.push(f);
-                    index.insert(bits, c);
-                    c
-                }
-                None => return Postings::Plain(pairs.into()),
-            };
-            *slot = (bits, code);
-            codes.push(code);
+        let mut encoder = Encoder::new(pairs.len(), max_codes);
+        for (doc, f) in pairs {
+            encoder.push(doc, u64::from(f.to_bits()), || f);
         }
-        Postings::Coded {
-            docs: Docs::new(pairs.iter().map(|p| p.0)),
-            codes: codes.into(),
-            factors: factors.into(),
-        }
+        encoder.finish()
     }
 
     /// Number of postings.
@@ -310,6 +263,181 @@ impl Postings {
                 out
             }
             Postings::Plain(pairs) => pairs.to_vec(),
+        }
+    }
+}
+
+/// Builds a [`Postings`] one posting at a time, in document order: decoding a list is one pass
+/// with no list of pairs in between. The result is the same whatever the order in which the
+/// forms are found out: a gap over 65,535 turns the gaps into whole documents, more than
+/// `max_codes` distinct factors turn everything into plain pairs.
+struct Encoder {
+    max_codes: usize,
+    form: Form,
+    /// The distinct factors, in order of first use.
+    factors: Vec<f32>,
+    /// Factor bits to code.
+    codes_of: FxHashMap<u32, u8>,
+    /// A direct-mapped memo of the caller's keys to codes, in front of the factor: a list has
+    /// few distinct (term frequency, length) pairs, so most postings need no division and no
+    /// hashing.
+    memo: [(u64, u8); 64],
+    /// The last document pushed.
+    prev: u32,
+}
+
+enum Form {
+    Gaps {
+        gaps: Vec<u16>,
+        marks: Vec<u32>,
+        codes: Vec<u8>,
+    },
+    Wide {
+        docs: Vec<u32>,
+        codes: Vec<u8>,
+    },
+    Plain(Vec<(u32, f32)>),
+}
+
+impl Encoder {
+    fn new(len: usize, max_codes: usize) -> Encoder {
+        Encoder {
+            max_codes: max_codes.min(256),
+            form: Form::Gaps {
+                gaps: Vec::with_capacity(len),
+                marks: Vec::with_capacity(len.div_ceil(MARK_EVERY)),
+                codes: Vec::with_capacity(len),
+            },
+            factors: Vec::new(),
+            codes_of: FxHashMap::default(),
+            memo: [(u64::MAX, 0); 64],
+            prev: 0,
+        }
+    }
+
+    /// Adds the posting of `doc` (above the last one), whose factor is `factor()`; `key`
+    /// stands for the factor (equal keys, equal factors; `u64::MAX` is never remembered).
+    #[inline]
+    fn push(&mut self, doc: u32, key: u64, factor: impl FnOnce() -> f32) {
+        if let Form::Plain(pairs) = &mut self.form {
+            pairs.push((doc, factor()));
+            return;
+        }
+        let slot = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize;
+        let code = match self.memo[slot] {
+            (k, code) if k == key => code,
+            _ => {
+                let f = factor();
+                match self.code_of(f) {
+                    Some(code) => {
+                        self.memo[slot] = (key, code);
+                        code
+                    }
+                    None => {
+                        let mut pairs = self.pairs_so_far();
+                        pairs.push((doc, f));
+                        self.form = Form::Plain(pairs);
+                        return;
+                    }
+                }
+            }
+        };
+        match &mut self.form {
+            Form::Gaps { gaps, marks, codes } => match u16::try_from(doc.wrapping_sub(self.prev)) {
+                Ok(gap) => {
+                    if gaps.len() % MARK_EVERY == 0 {
+                        marks.push(doc);
+                    }
+                    gaps.push(gap);
+                    codes.push(code);
+                }
+                Err(_) => {
+                    self.to_wide();
+                    if let Form::Wide { docs, codes } = &mut self.form {
+                        docs.push(doc);
+                        codes.push(code);
+                    }
+                }
+            },
+            Form::Wide { docs, codes } => {
+                docs.push(doc);
+                codes.push(code);
+            }
+            Form::Plain(_) => {}
+        }
+        self.prev = doc;
+    }
+
+    /// The code of a factor, `None` when a new one would pass `max_codes`.
+    fn code_of(&mut self, f: f32) -> Option<u8> {
+        if let Some(&code) = self.codes_of.get(&f.to_bits()) {
+            return Some(code);
+        }
+        if self.factors.len() >= self.max_codes {
+            return None;
+        }
+        let code = self.factors.len() as u8;
+        self.factors.push(f);
+        self.codes_of.insert(f.to_bits(), code);
+        Some(code)
+    }
+
+    fn to_wide(&mut self) {
+        if let Form::Gaps { gaps, codes, .. } = &mut self.form {
+            let mut doc = 0u32;
+            let docs = gaps
+                .iter()
+                .map(|&g| {
+                    doc = doc.wrapping_add(u32::from(g));
+                    doc
+                })
+                .collect();
+            self.form = Form::Wide {
+                docs,
+                codes: std::mem::take(codes),
+            };
+        }
+    }
+
+    fn pairs_so_far(&self) -> Vec<(u32, f32)> {
+        let factor = |code: &u8| self.factors.get(usize::from(*code)).copied().unwrap_or(0.0);
+        match &self.form {
+            Form::Gaps { gaps, codes, .. } => {
+                let mut doc = 0u32;
+                gaps.iter()
+                    .zip(codes)
+                    .map(|(&g, c)| {
+                        doc = doc.wrapping_add(u32::from(g));
+                        (doc, factor(c))
+                    })
+                    .collect()
+            }
+            Form::Wide { docs, codes } => docs
+                .iter()
+                .zip(codes)
+                .map(|(&d, c)| (d, factor(c)))
+                .collect(),
+            Form::Plain(pairs) => pairs.clone(),
+        }
+    }
+
+    fn finish(self) -> Postings {
+        let factors = self.factors.into();
+        match self.form {
+            Form::Gaps { gaps, marks, codes } => Postings::Coded {
+                docs: Docs::Gaps {
+                    gaps: gaps.into(),
+                    marks: marks.into(),
+                },
+                codes: codes.into(),
+                factors,
+            },
+            Form::Wide { docs, codes } => Postings::Coded {
+                docs: Docs::Wide(docs.into()),
+                codes: codes.into(),
+                factors,
+            },
+            Form::Plain(pairs) => Postings::Plain(pairs.into()),
         }
     }
 }
@@ -464,20 +592,24 @@ fn decode(
     let norms = seg.get_fieldnorms_reader(field)?;
     let mut block =
         inverted.read_block_postings_from_terminfo(info, IndexRecordOption::WithFreqs)?;
-    let mut list = Vec::with_capacity(info.doc_freq as usize);
+    let mut list = Encoder::new(info.doc_freq as usize, 256);
     loop {
         let docs = block.docs();
         if docs.is_empty() {
             break;
         }
         for (&doc, &tf) in docs.iter().zip(block.freqs()) {
-            let tf = tf as f32;
-            let norm = table[norms.fieldnorm_id(doc) as usize];
-            list.push((doc, tf / (tf + norm)));
+            let id = norms.fieldnorm_id(doc);
+            // The factor depends on the term frequency and the length id only.
+            let key = (u64::from(tf) << 8) | u64::from(id);
+            list.push(doc, key, || {
+                let tf = tf as f32;
+                tf / (tf + table[id as usize])
+            });
         }
         block.advance();
     }
-    Ok(Arc::new(Postings::encode(list, 256)))
+    Ok(Arc::new(list.finish()))
 }
 
 #[cfg(test)]
@@ -562,6 +694,55 @@ mod tests {
         assert_eq!(lengths, vec![300, 200]);
         assert_eq!(cache.postings_held(), 300);
         Ok(())
+    }
+
+    #[test]
+    fn encoding_finds_the_form_whatever_comes_first() {
+        // Lists with big gaps early, late or never, and 1 to 9 distinct factors, encoded with
+        // room for 1, 2, 4 or 256 codes: the postings always come back, in the expected form.
+        let mut x = 99u64;
+        let mut next = |m: u64| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % m
+        };
+        for case in 0..400 {
+            let len = 1 + next(300) as usize;
+            let distinct = 1 + next(9) as usize;
+            let big_at = [None, Some(0), Some(len / 2), Some(len - 1)][case % 4];
+            let mut doc = 0u32;
+            let pairs: Vec<(u32, f32)> = (0..len)
+                .map(|i| {
+                    doc += if Some(i) == big_at {
+                        70_000
+                    } else {
+                        1 + next(40) as u32
+                    };
+                    (doc, 1.0 / (2.0 + next(distinct as u64) as f32))
+                })
+                .collect();
+            let seen: std::collections::HashSet<u32> =
+                pairs.iter().map(|p| p.1.to_bits()).collect();
+            for max_codes in [1, 2, 4, 256] {
+                let list = Postings::encode(pairs.clone(), max_codes);
+                assert_eq!(list.pairs(), pairs, "case {case}, {max_codes} codes");
+                let plain = seen.len() > max_codes;
+                let wide =
+                    pairs[0].0 > 65_535 || pairs.windows(2).any(|w| w[1].0 - w[0].0 > 65_535);
+                match &list {
+                    Postings::Plain(_) => assert!(plain, "case {case}"),
+                    Postings::Coded {
+                        docs: Docs::Wide(_),
+                        ..
+                    } => assert!(!plain && wide),
+                    Postings::Coded {
+                        docs: Docs::Gaps { .. },
+                        ..
+                    } => assert!(!plain && !wide),
+                }
+            }
+        }
     }
 
     #[test]
