@@ -352,7 +352,7 @@ impl Encoder {
                     codes.push(code);
                 }
                 Err(_) => {
-                    self.to_wide();
+                    self.make_wide();
                     if let Form::Wide { docs, codes } = &mut self.form {
                         docs.push(doc);
                         codes.push(code);
@@ -382,7 +382,7 @@ impl Encoder {
         Some(code)
     }
 
-    fn to_wide(&mut self) {
+    fn make_wide(&mut self) {
         if let Form::Gaps { gaps, codes, .. } = &mut self.form {
             let mut doc = 0u32;
             let docs = gaps
