@@ -25,8 +25,8 @@ pub const ANALYZER: &str = "cm_en";
 pub const INFERRED_BIT: u64 = 1 << 63;
 
 /// The English analyzer: simple tokenizer, long tokens removed, lower case, ASCII folding,
-/// English stop words, Snowball English stemmer (the last two through a per-thread cache,
-/// [`super::stem::CachedStemmer`]).
+/// English stop words, Snowball English stemmer — tantivy's chain, with every step after the
+/// splitting done once per distinct word and thread ([`super::stem::EnglishTokenizer`]).
 pub fn analyzer() -> TextAnalyzer {
     // Built once (the stop-word set and the filter chain), cloned per use.
     static ANALYZER_CHAIN: std::sync::OnceLock<TextAnalyzer> = std::sync::OnceLock::new();
@@ -34,12 +34,7 @@ pub fn analyzer() -> TextAnalyzer {
 }
 
 fn build_analyzer() -> TextAnalyzer {
-    TextAnalyzer::builder(SimpleTokenizer::default())
-        .filter(RemoveLongFilter::limit(40))
-        .filter(LowerCaser)
-        .filter(AsciiFoldingFilter)
-        .filter(super::stem::CachedStemmer)
-        .build()
+    TextAnalyzer::from(super::stem::EnglishTokenizer::default())
 }
 
 /// The analyzer without stemming, used to show matched words as written.
@@ -50,7 +45,7 @@ pub fn surface_analyzer() -> TextAnalyzer {
 
 fn build_surface_analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(SimpleTokenizer::default())
-        .filter(RemoveLongFilter::limit(40))
+        .filter(RemoveLongFilter::limit(super::stem::LONG_WORD))
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
         .build()
