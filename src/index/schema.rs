@@ -135,12 +135,23 @@ impl Fields {
     /// The document for a profile; `sectors` is the profile's own set or, when it has none, the
     /// inferred one (flagged with [`INFERRED_BIT`]).
     pub fn document(&self, p: &Profile, sectors: SectorSet, inferred: bool) -> TantivyDocument {
-        let mut doc = TantivyDocument::default();
+        let json = p.to_json();
+        let about = about_text(p);
+        // Room for every value at once (the text twice: as fields and in the JSON), so the
+        // document's buffer is not grown by copying.
+        let bytes = json.len()
+            + about.len()
+            + p.offering.len()
+            + p.seeking.len()
+            + 2 * p.id.len()
+            + p.name.len()
+            + 10 * p.target_countries.len()
+            + 128;
+        let mut doc = TantivyDocument::with_capacity(bytes);
         doc.add_text(self.id, &p.id);
-        doc.add_text(self.about, about_text(p));
+        doc.add_text(self.about, about);
         doc.add_text(self.offering, &p.offering);
         doc.add_text(self.seeking, &p.seeking);
-        let json = serde_json::to_string(p).unwrap_or_default();
         doc.add_text(self.profile, json);
         if let Some(name) = self.name {
             doc.add_text(name, &p.name);
