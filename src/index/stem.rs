@@ -11,6 +11,7 @@
 //! [`SimpleTokenizer`]: tantivy::tokenizer::SimpleTokenizer
 //! [`RemoveLongFilter`]: tantivy::tokenizer::RemoveLongFilter
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RawTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
@@ -61,19 +62,6 @@ fn run_chain(fold: bool, word: &str) -> Option<String> {
     key.try_with(|chain| first(&mut chain.borrow_mut()))
         // Only while the thread is being torn down: a fresh chain.
         .unwrap_or_else(|_| first(&mut chain(fold)))
-}
-
-/// A span of [`Memo::text`].
-#[derive(Clone, Copy)]
-struct Span {
-    start: u32,
-    len: u32,
-}
-
-impl Span {
-    fn range(self) -> std::ops::Range<usize> {
-        self.start as usize..self.start as usize + self.len as usize
-    }
 }
 
 /// A word's length and first 16 bytes (zero-padded): most words are told apart by two integer
@@ -150,46 +138,57 @@ fn le_u64(chunk: &[u8]) -> u64 {
     }
 }
 
-/// One remembered word: its key, where the word starts in [`Memo::text`], and its term
-/// (`None`: dropped).
-#[derive(Clone, Copy)]
+/// One remembered word: its key, where the word and its term start in [`Memo::text`], and the
+/// term's length ([`DROPPED`] for a dropped word); a free slot has length 0.
+#[derive(Clone, Copy, Default)]
 struct Entry {
-    key: Key,
+    head: [u64; 2],
+    len: u32,
     word: u32,
-    term: Option<Span>,
+    term: u32,
+    term_len: u32,
 }
 
-/// Words and their outcomes in one open-addressing table whose words and terms live in one
-/// string: a look-up hashes the word once and mostly compares two integers, with no allocation
-/// per word.
+/// [`Entry::term_len`] of a word that the chain drops (a stop word).
+const DROPPED: u32 = u32::MAX;
+
+/// Longer words are not remembered (their lengths and offsets must fit in 32 bits).
+const MAX_MEMO_WORD: usize = 1 << 16;
+
+impl Entry {
+    fn is(&self, key: &Key) -> bool {
+        self.head == key.head && self.len as usize == key.len
+    }
+}
+
+/// Words and their outcomes in one open-addressing table (the entries in the table itself, at
+/// most two thirds full) whose words and terms live in one string: a look-up hashes the word
+/// once, reads one entry and mostly compares integers, with no allocation per word.
 #[derive(Default)]
 struct Memo {
-    /// Power-of-two table of `entries` index + 1 (0: empty), at most half full.
-    slots: Vec<u32>,
+    /// Power-of-two table.
+    slots: Vec<Entry>,
     /// 64 − log2(slots.len()): a hash shifted right by this is a slot.
     shift: u32,
-    entries: Vec<Entry>,
+    /// Entries in use.
+    count: usize,
     text: String,
 }
 
 impl Memo {
-    /// The entry index of a word, or the free slot where it would go (`usize::MAX`: no room).
+    /// The slot of a word (`Ok`), or the free slot where it would go (`Err`; `usize::MAX` when
+    /// the table is empty).
     #[inline]
     fn find(&self, key: &Key, hash: u64, word: &str) -> Result<usize, usize> {
-        if self.slots.is_empty() {
-            return Err(usize::MAX);
-        }
-        let mask = self.slots.len() - 1;
-        let mut slot = (hash >> self.shift) as usize;
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut slot = (hash.checked_shr(self.shift).unwrap_or(0)) as usize;
         for _ in 0..self.slots.len() {
-            let Some(at) = self.slots.get(slot).and_then(|&i| i.checked_sub(1)) else {
+            let Some(e) = self.slots.get(slot) else { break };
+            if e.len == 0 {
                 return Err(slot);
-            };
-            let at = at as usize;
-            if let Some(e) = self.entries.get(at) {
-                if e.key == *key && (key.len <= 16 || self.word(e) == Some(word)) {
-                    return Ok(at);
-                }
+            }
+            if e.is(key) && (key.len <= 16 || self.word(e) == Some(word)) {
+                return Ok(slot);
             }
             slot = (slot + 1) & mask;
         }
@@ -198,65 +197,75 @@ impl Memo {
 
     fn word(&self, e: &Entry) -> Option<&str> {
         let start = e.word as usize;
-        self.text.get(start..start + e.key.len)
+        self.text.get(start..start + e.len as usize)
     }
 
-    /// The term of an entry (`None`: dropped).
-    fn term(&self, at: usize) -> Option<&str> {
-        let span = self.entries.get(at)?.term?;
-        self.text.get(span.range())
+    /// The term in a slot (`None`: dropped).
+    fn term(&self, slot: usize) -> Option<&str> {
+        let e = self.slots.get(slot)?;
+        if e.term_len == DROPPED {
+            return None;
+        }
+        let start = e.term as usize;
+        self.text.get(start..start + e.term_len as usize)
     }
 
-    /// Remembers a word's outcome (clearing everything first when full); its entry index.
+    /// Remembers a word's outcome (clearing everything first when full); its slot.
     fn insert(&mut self, key: Key, hash: u64, word: &str, term: Option<&str>) -> usize {
-        if self.entries.len() >= CAPACITY || self.text.len() > u32::MAX as usize / 2 {
+        if self.count >= CAPACITY || self.text.len() > u32::MAX as usize / 2 {
             *self = Memo::default();
         }
-        if (self.entries.len() + 1) * 2 > self.slots.len() {
+        if (self.count + 1) * 3 > self.slots.len() * 2 {
             self.grow();
         }
         match self.find(&key, hash, word) {
-            Ok(at) => at,
+            Ok(slot) => slot,
             Err(slot) => {
-                let entry = Entry {
-                    key,
-                    word: self.push(word).start,
-                    term: term.map(|t| self.push(t)),
+                let word_at = self.push(word);
+                let (term_at, term_len) = match term {
+                    Some(t) => (self.push(t), t.len() as u32),
+                    None => (0, DROPPED),
                 };
-                self.entries.push(entry);
-                // The table is at most half full, so the slot is always there.
-                if let Some(s) = self.slots.get_mut(slot) {
-                    *s = self.entries.len() as u32;
+                // The table is at most two thirds full, so the slot is always there.
+                if let Some(e) = self.slots.get_mut(slot) {
+                    *e = Entry {
+                        head: key.head,
+                        len: key.len as u32,
+                        word: word_at,
+                        term: term_at,
+                        term_len,
+                    };
+                    self.count += 1;
                 }
-                self.entries.len() - 1
+                slot
             }
         }
     }
 
-    fn push(&mut self, s: &str) -> Span {
+    fn push(&mut self, s: &str) -> u32 {
         let start = self.text.len() as u32;
         self.text.push_str(s);
-        Span {
-            start,
-            len: s.len() as u32,
-        }
+        start
     }
 
     /// Doubles the table and places every entry again.
     fn grow(&mut self) {
         let size = (self.slots.len() * 2).max(1024);
-        self.slots = vec![0; size];
+        let old = std::mem::replace(&mut self.slots, vec![Entry::default(); size]);
         self.shift = 64 - size.trailing_zeros();
         let mask = size - 1;
-        for i in 0..self.entries.len() {
-            let Some(e) = self.entries.get(i) else { break };
-            let word = self.word(e).unwrap_or_default();
-            let mut slot = (e.key.hash(word.as_bytes()) >> self.shift) as usize;
-            while self.slots.get(slot).is_some_and(|&s| s != 0) {
+        for e in old.into_iter().filter(|e| e.len != 0) {
+            let key = Key {
+                head: e.head,
+                len: e.len as usize,
+            };
+            let word = self.word(&e).unwrap_or_default();
+            let mut slot = (key.hash(word.as_bytes()) >> self.shift) as usize;
+            while self.slots.get(slot).is_some_and(|s| s.len != 0) {
                 slot = (slot + 1) & mask;
             }
             if let Some(s) = self.slots.get_mut(slot) {
-                *s = i as u32 + 1;
+                *s = e;
             }
         }
     }
@@ -264,20 +273,21 @@ impl Memo {
 
 /// A word's term through a memo, running the uncached chain (`fold`: see [`run_chain`]) on words
 /// it does not know; `None` when the word is dropped.
-fn term<'m>(memo: &'m mut Memo, fold: bool, word: &str) -> Option<&'m str> {
+fn term<'m>(memo: &'m mut Memo, fold: bool, word: &str) -> Option<Cow<'m, str>> {
     term_with(memo, fold, Key::of(word.as_bytes()), word)
 }
 
 /// [`term`] with the word's key already made.
 #[inline]
-fn term_with<'m>(memo: &'m mut Memo, fold: bool, key: Key, word: &str) -> Option<&'m str> {
+fn term_with<'m>(memo: &'m mut Memo, fold: bool, key: Key, word: &str) -> Option<Cow<'m, str>> {
     let hash = key.hash(word.as_bytes());
     match memo.find(&key, hash, word) {
-        Ok(at) => memo.term(at),
+        Ok(slot) => memo.term(slot).map(Cow::Borrowed),
+        Err(_) if word.len() > MAX_MEMO_WORD => run_chain(fold, word).map(Cow::Owned),
         Err(_) => {
             let outcome = run_chain(fold, word);
-            let at = memo.insert(key, hash, word, outcome.as_deref());
-            memo.term(at)
+            let slot = memo.insert(key, hash, word, outcome.as_deref());
+            memo.term(slot).map(Cow::Borrowed)
         }
     }
 }
@@ -301,9 +311,9 @@ fn stem_with(memo: &mut Memo, word: &mut String) -> bool {
     match term(memo, false, word) {
         Some(stem) => {
             // The remembered stem is written straight into the word, not copied first.
-            if stem != word.as_str() {
+            if *stem != **word {
                 word.clear();
-                word.push_str(stem);
+                word.push_str(&stem);
             }
             true
         }
@@ -354,7 +364,7 @@ impl Drop for EnglishStream<'_> {
         // one that knows more words.
         let _ = WRITTEN.try_with(|m| {
             let mut kept = m.borrow_mut();
-            if kept.entries.len() <= memo.entries.len() {
+            if kept.count <= memo.count {
                 *kept = memo;
             }
         });
@@ -375,7 +385,7 @@ impl TokenStream for EnglishStream<'_> {
             let key = Key::of_in(self.text.as_bytes(), from, word.len());
             if let Some(term) = term_with(&mut self.memo, true, key, word) {
                 self.token.text.clear();
-                self.token.text.push_str(term);
+                self.token.text.push_str(&term);
                 self.token.offset_from = from;
                 self.token.offset_to = to;
                 return true;
@@ -526,7 +536,7 @@ mod tests {
             let at = memo.insert(k, h, &word, Some(&word));
             assert_eq!(memo.term(at), Some(word.as_str()));
         }
-        assert!(memo.entries.len() < 20);
+        assert!(memo.count < 20);
         let (k, h) = key("w1");
         assert!(memo.find(&k, h, "w1").is_err());
         let last = format!("w{}", CAPACITY + 9);
@@ -548,6 +558,35 @@ mod tests {
             from = end;
         }
         assert!(Key::of(b"ab") != Key::of(b"ab\0"));
+    }
+
+    #[test]
+    fn long_words_with_the_same_key_are_told_apart() {
+        let mut memo = Memo::default();
+        let words = [
+            "abcdefghijklmnopX",
+            "abcdefghijklmnopY",
+            "abcdefghijklmnopZZ",
+        ];
+        for (i, w) in words.iter().enumerate() {
+            let k = Key::of(w.as_bytes());
+            memo.insert(k, k.hash(w.as_bytes()), w, Some(&i.to_string()));
+        }
+        for (i, w) in words.iter().enumerate() {
+            let k = Key::of(w.as_bytes());
+            let slot = memo.find(&k, k.hash(w.as_bytes()), w).ok();
+            assert_eq!(
+                slot.and_then(|s| memo.term(s)),
+                Some(i.to_string().as_str())
+            );
+        }
+        // Words too long to remember go through the chain every time.
+        let huge = "ab".repeat(MAX_MEMO_WORD);
+        for _ in 0..2 {
+            let mut w = huge.clone();
+            assert!(stem_in_place(&mut w));
+            assert_eq!(Some(w), run_chain(false, &huge));
+        }
     }
 
     #[test]
