@@ -453,6 +453,10 @@ impl Validator<'_> {
     }
 
     fn text(&mut self, field: &str, value: &RawValue) -> String {
+        // Text is trimmed straight from the record, not copied whole first.
+        if let RawValue::Text(s) = value {
+            return s.trim().to_string();
+        }
         match value.as_text() {
             Some(t) => t.trim().to_string(),
             None => {
