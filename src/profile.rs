@@ -141,6 +141,147 @@ pub struct Profile {
     pub website: String,
 }
 
+impl Profile {
+    /// The profile as JSON, byte for byte what `serde_json::to_string` writes (the stored form),
+    /// made without serde's byte-at-a-time escaping: text without characters to escape is
+    /// checked 8 bytes at a time.
+    ///
+    /// ```
+    /// use clustermatch::Profile;
+    /// let p = Profile { id: "a".into(), name: "A \"1\"".into(), country: "FR".into(), ..Profile::default() };
+    /// assert_eq!(p.to_json(), serde_json::to_string(&p).unwrap_or_default());
+    /// ```
+    pub fn to_json(&self) -> String {
+        let texts = [
+            &self.id,
+            &self.name,
+            &self.country,
+            &self.region,
+            &self.description,
+            &self.seeking,
+            &self.offering,
+            &self.website,
+        ];
+        let lists = [&self.sectors, &self.keywords, &self.target_countries];
+        let size = texts.iter().map(|t| t.len()).sum::<usize>()
+            + lists
+                .iter()
+                .flat_map(|l| l.iter())
+                .map(|t| t.len() + 3)
+                .sum::<usize>()
+            + 256;
+        let mut out = Vec::with_capacity(size);
+        json_text(&mut out, "{\"id\":", &self.id);
+        json_text(&mut out, ",\"name\":", &self.name);
+        json_text(&mut out, ",\"kind\":", self.kind.as_str());
+        json_text(&mut out, ",\"country\":", &self.country);
+        json_text_if(&mut out, ",\"region\":", &self.region);
+        json_list(&mut out, ",\"sectors\":", &self.sectors);
+        json_text_if(&mut out, ",\"description\":", &self.description);
+        json_list(&mut out, ",\"keywords\":", &self.keywords);
+        json_list(&mut out, ",\"target_countries\":", &self.target_countries);
+        json_text_if(&mut out, ",\"seeking\":", &self.seeking);
+        json_text_if(&mut out, ",\"offering\":", &self.offering);
+        if let Some(n) = self.members {
+            out.extend_from_slice(b",\"members\":");
+            out.extend_from_slice(n.to_string().as_bytes());
+        }
+        json_text_if(&mut out, ",\"website\":", &self.website);
+        out.push(b'}');
+        // Only whole characters were copied, so this cannot fail; serde is the fallback anyway.
+        String::from_utf8(out).unwrap_or_else(|_| serde_json::to_string(self).unwrap_or_default())
+    }
+}
+
+/// Appends `key` then `text` as a JSON string.
+fn json_text(out: &mut Vec<u8>, key: &str, text: &str) {
+    out.extend_from_slice(key.as_bytes());
+    json_string(out, text);
+}
+
+/// [`json_text`], skipped when the text is empty (as `skip_serializing_if = "String::is_empty"`).
+fn json_text_if(out: &mut Vec<u8>, key: &str, text: &str) {
+    if !text.is_empty() {
+        json_text(out, key, text);
+    }
+}
+
+/// Appends `key` then a JSON array of strings, skipped when the list is empty.
+fn json_list(out: &mut Vec<u8>, key: &str, items: &[String]) {
+    if items.is_empty() {
+        return;
+    }
+    out.extend_from_slice(key.as_bytes());
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_string(out, item);
+    }
+    out.push(b']');
+}
+
+/// Appends a JSON string escaped as serde_json escapes: `"` and `\` with a backslash, control
+/// characters as `\b \t \n \f \r` or `\u00XX`, everything else as it is.
+fn json_string(out: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    out.push(b'"');
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(chunk) = bytes.get(i..i + 8) {
+            if !needs_escape(le_u64(chunk)) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes.get(i).copied().unwrap_or_default();
+        if let Some(escaped) = escape(b) {
+            out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
+            out.extend_from_slice(escaped.as_bytes());
+            start = i + 1;
+        }
+        i += 1;
+    }
+    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
+    out.push(b'"');
+}
+
+/// Eight bytes as a little-endian integer (fewer: a value that [`needs_escape`]).
+fn le_u64(chunk: &[u8]) -> u64 {
+    <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes)
+}
+
+/// Whether any of 8 bytes is below 0x20, `"` or `\` (exact: no byte is missed; the classic
+/// "has a zero byte" / "has a byte less than n" word tricks).
+fn needs_escape(v: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let below_space = v.wrapping_sub(ONES * 0x20) & !v & HIGH;
+    (below_space
+        | zero_byte(v ^ (ONES * u64::from(b'"')))
+        | zero_byte(v ^ (ONES * u64::from(b'\\'))))
+        != 0
+}
+
+/// The escape of one byte, as serde_json writes it, or `None` when it stays as it is.
+fn escape(b: u8) -> Option<std::borrow::Cow<'static, str>> {
+    let short = match b {
+        b'"' => "\\\"",
+        b'\\' => "\\\\",
+        0x08 => "\\b",
+        0x09 => "\\t",
+        0x0A => "\\n",
+        0x0C => "\\f",
+        0x0D => "\\r",
+        0x00..=0x1F => return Some(format!("\\u{:04x}", b).into()),
+        _ => return None,
+    };
+    Some(short.into())
+}
+
 /// The fields of the profile schema, in documentation order.
 pub const FIELDS: [&str; 13] = [
     "id",
@@ -312,6 +453,10 @@ impl Validator<'_> {
     }
 
     fn text(&mut self, field: &str, value: &RawValue) -> String {
+        // Text is trimmed straight from the record, not copied whole first.
+        if let RawValue::Text(s) = value {
+            return s.trim().to_string();
+        }
         match value.as_text() {
             Some(t) => t.trim().to_string(),
             None => {
@@ -567,5 +712,68 @@ mod tests {
             slug("  Chemie-Cluster Bayern (CCB) "),
             "chemie-cluster-bayern-ccb"
         );
+    }
+
+    fn any_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(String::new()),
+            "[a-z \"\\\\]{0,20}",
+            "[\\x00-\\x20\\x7f\"\\\\éü日]{0,20}",
+            any::<String>(),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn to_json_is_serde_json_byte_for_byte(
+            texts in proptest::collection::vec(any_text(), 8),
+            lists in proptest::collection::vec(proptest::collection::vec(any_text(), 0..4), 3),
+            kind in 0u64..8,
+            members in proptest::option::of(proptest::num::u64::ANY),
+        ) {
+            let text = |i: usize| texts.get(i).cloned().unwrap_or_default();
+            let list = |i: usize| lists.get(i).cloned().unwrap_or_default();
+            let p = Profile {
+                id: text(0),
+                name: text(1),
+                kind: Kind::from_number(kind),
+                country: text(2),
+                region: text(3),
+                sectors: list(0),
+                description: text(4),
+                keywords: list(1),
+                target_countries: list(2),
+                seeking: text(5),
+                offering: text(6),
+                members,
+                website: text(7),
+            };
+            let expected = serde_json::to_string(&p).unwrap_or_default();
+            proptest::prop_assert_eq!(p.to_json(), expected);
+        }
+    }
+
+    #[test]
+    fn to_json_escapes_every_control_character_as_serde_does() {
+        let all: String = (0u8..0x80).map(char::from).collect();
+        for text in [all.clone(), format!("{all}{all}é\"x"), "\\\"".repeat(9)] {
+            let p = Profile {
+                description: text.clone(),
+                keywords: vec![text.clone(), String::new()],
+                ..Profile::default()
+            };
+            assert_eq!(p.to_json(), serde_json::to_string(&p).unwrap_or_default());
+        }
+    }
+
+    #[test]
+    fn to_json_of_the_fixture_profiles_is_serde_json() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/profiles.jsonl");
+        let profiles = crate::input::read_profiles(&path).unwrap_or_default();
+        assert!(profiles.len() > 100);
+        for p in profiles {
+            assert_eq!(p.to_json(), serde_json::to_string(&p).unwrap_or_default());
+        }
     }
 }

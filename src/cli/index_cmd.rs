@@ -52,7 +52,8 @@ pub(super) fn index(settings: &Settings, a: &IndexArgs) -> Result<()> {
     let engine = settings.engine_for_write()?;
     let bar = progress(total_bytes(&a.input), "indexing");
     let mut check = ProfileCheck::new(&[]);
-    let result = engine.index().write_stream(&a.delete, |sink| {
+    // The process ends after this write: no snapshot of the new state is needed.
+    let result = engine.index().write_stream_last(&a.delete, |sink| {
         feed(&a.input, a.delimiter, &bar, &mut check, sink)?;
         bar.set_style(
             ProgressStyle::with_template("{spinner} {msg} {elapsed}")

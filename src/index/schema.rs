@@ -25,8 +25,8 @@ pub const ANALYZER: &str = "cm_en";
 pub const INFERRED_BIT: u64 = 1 << 63;
 
 /// The English analyzer: simple tokenizer, long tokens removed, lower case, ASCII folding,
-/// English stop words, Snowball English stemmer (the last two through a per-thread cache,
-/// [`super::stem::CachedStemmer`]).
+/// English stop words, Snowball English stemmer — tantivy's chain, with every step after the
+/// splitting done once per distinct word and thread ([`super::stem::EnglishTokenizer`]).
 pub fn analyzer() -> TextAnalyzer {
     // Built once (the stop-word set and the filter chain), cloned per use.
     static ANALYZER_CHAIN: std::sync::OnceLock<TextAnalyzer> = std::sync::OnceLock::new();
@@ -34,12 +34,7 @@ pub fn analyzer() -> TextAnalyzer {
 }
 
 fn build_analyzer() -> TextAnalyzer {
-    TextAnalyzer::builder(SimpleTokenizer::default())
-        .filter(RemoveLongFilter::limit(40))
-        .filter(LowerCaser)
-        .filter(AsciiFoldingFilter)
-        .filter(super::stem::CachedStemmer)
-        .build()
+    TextAnalyzer::from(super::stem::EnglishTokenizer::default())
 }
 
 /// The analyzer without stemming, used to show matched words as written.
@@ -50,7 +45,7 @@ pub fn surface_analyzer() -> TextAnalyzer {
 
 fn build_surface_analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(SimpleTokenizer::default())
-        .filter(RemoveLongFilter::limit(40))
+        .filter(RemoveLongFilter::limit(super::stem::LONG_WORD))
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
         .build()
@@ -140,12 +135,23 @@ impl Fields {
     /// The document for a profile; `sectors` is the profile's own set or, when it has none, the
     /// inferred one (flagged with [`INFERRED_BIT`]).
     pub fn document(&self, p: &Profile, sectors: SectorSet, inferred: bool) -> TantivyDocument {
-        let mut doc = TantivyDocument::default();
+        let json = p.to_json();
+        let about = about_text(p);
+        // Room for every value at once (the text twice: as fields and in the JSON), so the
+        // document's buffer is not grown by copying.
+        let bytes = json.len()
+            + about.len()
+            + p.offering.len()
+            + p.seeking.len()
+            + 2 * p.id.len()
+            + p.name.len()
+            + 10 * p.target_countries.len()
+            + 128;
+        let mut doc = TantivyDocument::with_capacity(bytes);
         doc.add_text(self.id, &p.id);
-        doc.add_text(self.about, about_text(p));
+        doc.add_text(self.about, about);
         doc.add_text(self.offering, &p.offering);
         doc.add_text(self.seeking, &p.seeking);
-        let json = serde_json::to_string(p).unwrap_or_default();
         doc.add_text(self.profile, json);
         if let Some(name) = self.name {
             doc.add_text(name, &p.name);
