@@ -135,7 +135,7 @@ impl Fields {
     /// The document for a profile; `sectors` is the profile's own set or, when it has none, the
     /// inferred one (flagged with [`INFERRED_BIT`]).
     pub fn document(&self, p: &Profile, sectors: SectorSet, inferred: bool) -> TantivyDocument {
-        let json = p.to_json();
+        let json = serde_json::to_string(p).unwrap_or_default();
         let about = about_text(p);
         // Room for every value at once (the text twice: as fields and in the JSON), so the
         // document's buffer is not grown by copying.
