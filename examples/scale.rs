@@ -102,6 +102,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn main() -> Result<()> {
+    clustermatch::alloc::keep_freed_memory();
     let a = args()?;
     let ids = first_ids(&a.corpus, a.queries.max(a.batch).max(a.check))?;
     let t0 = Instant::now();

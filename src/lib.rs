@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod alloc;
 pub mod country;
 pub mod engine;
 pub mod error;

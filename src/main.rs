@@ -9,5 +9,6 @@ mod cli;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    clustermatch::alloc::keep_freed_memory();
     std::process::exit(cli::main());
 }
