@@ -316,7 +316,8 @@ impl Encoder {
     }
 
     /// Adds the posting of `doc` (above the last one), whose factor is `factor()`; `key`
-    /// stands for the factor (equal keys, equal factors; `u64::MAX` is never remembered).
+    /// stands for the factor (equal keys, equal factors) and is below `u64::MAX`, which marks
+    /// an empty memo slot (both callers' keys fit in 40 bits).
     #[inline]
     fn push(&mut self, doc: u32, key: u64, factor: impl FnOnce() -> f32) {
         if let Form::Plain(pairs) = &mut self.form {
