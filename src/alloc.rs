@@ -13,8 +13,8 @@ const PURGE_DELAY: mi_option_t = 15;
 ///
 /// A cold snapshot decodes posting lists query after query; with memory handed back, pages freed
 /// between queries were faulted in and zeroed again, which put 12 % of a million-profile run in
-/// the kernel and the 99th percentile at 18–19 ms instead of 12–13 ms. Memory then stays at its
-/// high-water mark, as it would under most allocators.
+/// the kernel and the 99th percentile often at 18–19 ms instead of 12–14 ms. Memory then stays
+/// at its high-water mark, as it would under most allocators.
 pub fn keep_freed_memory() {
     // SAFETY: `mi_option_set` stores one integer in mimalloc's option table (an atomic store);
     // it has no precondition on the caller, and 15 is a valid option number.
