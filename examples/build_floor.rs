@@ -33,6 +33,7 @@ use tantivy::{Index, TantivyDocument};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<()> {
+    clustermatch::alloc::keep_freed_memory();
     let mut args = std::env::args().skip(1);
     let corpus = PathBuf::from(args.next().context("usage: build_floor FILE.jsonl [DIR]")?);
     let dir = args
@@ -103,12 +104,9 @@ fn prepare(name: &str, profiles: &[Profile], dir: &Path) -> Result<(Index, Vec<T
 
 /// Seconds to add every document, commit and finish the merges.
 fn index_all(index: &Index, docs: Vec<TantivyDocument>) -> Result<f64> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(4);
+    let (threads, memory) = clustermatch::index::writer_settings();
     let threads = env_or("FLOOR_THREADS", threads);
-    let memory = env_or("FLOOR_MEMORY_MB", 100.max(threads * 20)) * 1_000_000;
+    let memory = env_or("FLOOR_MEMORY_MB", memory / 1_000_000) * 1_000_000;
     let start = Instant::now();
     let mut writer = index.writer_with_num_threads(threads, memory)?;
     for doc in docs {

@@ -385,16 +385,8 @@ impl Encoder {
 
     fn make_wide(&mut self) {
         if let Form::Gaps { gaps, codes, .. } = &mut self.form {
-            let mut doc = 0u32;
-            let docs = gaps
-                .iter()
-                .map(|&g| {
-                    doc = doc.wrapping_add(u32::from(g));
-                    doc
-                })
-                .collect();
             self.form = Form::Wide {
-                docs,
+                docs: documents(gaps).collect(),
                 codes: std::mem::take(codes),
             };
         }
@@ -403,16 +395,10 @@ impl Encoder {
     fn pairs_so_far(&self) -> Vec<(u32, f32)> {
         let factor = |code: &u8| self.factors.get(usize::from(*code)).copied().unwrap_or(0.0);
         match &self.form {
-            Form::Gaps { gaps, codes, .. } => {
-                let mut doc = 0u32;
-                gaps.iter()
-                    .zip(codes)
-                    .map(|(&g, c)| {
-                        doc = doc.wrapping_add(u32::from(g));
-                        (doc, factor(c))
-                    })
-                    .collect()
-            }
+            Form::Gaps { gaps, codes, .. } => documents(gaps)
+                .zip(codes)
+                .map(|(d, c)| (d, factor(c)))
+                .collect(),
             Form::Wide { docs, codes } => docs
                 .iter()
                 .zip(codes)
@@ -441,6 +427,14 @@ impl Encoder {
             Form::Plain(pairs) => Postings::Plain(pairs.into()),
         }
     }
+}
+
+/// The documents of gaps (the first gap is from 0).
+fn documents(gaps: &[u16]) -> impl Iterator<Item = u32> + '_ {
+    gaps.iter().scan(0u32, |doc, &g| {
+        *doc = doc.wrapping_add(u32::from(g));
+        Some(*doc)
+    })
 }
 
 /// Which list: segment ordinal, field and where the postings start in that segment's file.

@@ -132,6 +132,16 @@ impl ProfileSink<'_> {
     }
 }
 
+/// The indexing threads (one per core, at most 4) and the memory budget shared by them with
+/// which every write opens tantivy's writer.
+pub fn writer_settings() -> (usize, usize) {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(4);
+    (threads, WRITER_MEMORY.max(threads * 20_000_000))
+}
+
 /// A handle on a profile index. `Send + Sync`: share it across threads behind an `Arc`.
 pub struct ProfileIndex {
     path: Option<PathBuf>,
@@ -366,12 +376,9 @@ impl ProfileIndex {
     }
 
     fn writer(&self) -> Result<IndexWriter<TantivyDocument>> {
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(4);
+        let (threads, memory) = writer_settings();
         self.index
-            .writer_with_num_threads(threads, WRITER_MEMORY.max(threads * 20_000_000))
+            .writer_with_num_threads(threads, memory)
             .map_err(|e| self.wrap(e))
     }
 
