@@ -615,6 +615,22 @@ fn bare_row(
 }
 
 #[allow(clippy::too_many_arguments)]
+/// A component's reasons; with `tree`, its explanation tree too, written there.
+fn component_reasons(
+    tree: Option<&mut Option<Explanation>>,
+    explain: impl FnOnce() -> (Explanation, Vec<String>),
+    reasons: impl FnOnce() -> Vec<String>,
+) -> Vec<String> {
+    match tree {
+        Some(slot) => {
+            let (e, rs) = explain();
+            *slot = Some(e);
+            rs
+        }
+        None => reasons(),
+    }
+}
+
 fn explain_row(
     index: &ProfileIndex,
     snap: &Snapshot,
@@ -631,24 +647,32 @@ fn explain_row(
         None => index.profile_at(snap, row)?.name,
     };
     let comps = prepared.components(snap, row);
+    // The trees are built only when asked for (`--explain`); reasons always are.
     let mut reasons = Vec::new();
     let mut parts: [Option<Explanation>; 3] = [None, None, None];
     if prepared.text.is_some() {
-        let (e, mut rs) = score::text::explain(prepared.raw.get(row), prepared.normaliser, words);
-        parts[0] = Some(e);
-        reasons.append(&mut rs);
+        let (raw, normaliser) = (prepared.raw.get(row), prepared.normaliser);
+        reasons.extend(component_reasons(
+            full.then_some(&mut parts[0]),
+            || score::text::explain(raw, normaliser, words),
+            || score::text::reasons(raw, normaliser, words),
+        ));
     }
     if let Some(sq) = &prepared.sector {
-        let (e, mut rs) = sq.explain(r.sectors, r.inferred);
-        parts[1] = Some(e);
-        reasons.append(&mut rs);
+        reasons.extend(component_reasons(
+            full.then_some(&mut parts[1]),
+            || sq.explain(r.sectors, r.inferred),
+            || sq.reasons(r.sectors, r.inferred),
+        ));
     }
     if let Some(cq) = &prepared.country {
-        let (e, mut rs) = cq.explain(r.country, snap.targets_of(row));
-        parts[2] = Some(e);
-        reasons.append(&mut rs);
+        let targets = snap.targets_of(row);
+        reasons.extend(component_reasons(
+            full.then_some(&mut parts[2]),
+            || cq.explain(r.country, targets),
+            || cq.reasons(r.country, targets),
+        ));
     }
-    // The tree is built only when asked for (`--explain`); reasons always are.
     let explanation = full.then(|| score::explain_combination(&comps, &params.weights, parts));
     Ok(Match {
         rank,

@@ -4,17 +4,19 @@
 //! description), its *offering* to the candidate's *seeking* — with the field boosts of
 //! [`TextParams`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::tokenizer::{TokenStream, Tokenizer};
 use tantivy::Term;
 
 use crate::index::cache::TermInfos;
 use crate::index::schema::{about_text, analyzer, surface_analyzer, tokens, Fields};
+use crate::index::stem::EnglishTokenizer;
 use crate::index::Snapshot;
 use crate::profile::Profile;
 use crate::score::text::TextParams;
@@ -51,14 +53,21 @@ pub struct TextQuery {
 }
 
 /// English function words beyond the analyzer's (short, Lucene) stop list, left out of queries:
-/// they say nothing about what an organisation does. They stay in the index. Sorted, for binary
-/// search.
+/// they say nothing about what an organisation does. They stay in the index. Sorted.
 const QUERY_STOP_WORDS: [&str; 43] = [
     "able", "about", "across", "along", "also", "among", "been", "both", "can", "does", "each",
     "etc", "from", "has", "have", "its", "like", "many", "may", "more", "most", "other", "our",
     "over", "own", "several", "such", "their", "them", "through", "very", "we", "well", "were",
     "what", "when", "where", "which", "while", "who", "within", "without", "would",
 ];
+
+/// Whether a surface word is one of [`QUERY_STOP_WORDS`] (a hash set: every query word is
+/// checked).
+fn is_query_stop_word(word: &str) -> bool {
+    static SET: OnceLock<FxHashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| QUERY_STOP_WORDS.into_iter().collect())
+        .contains(word)
+}
 
 /// Words shorter than this are not used as query terms (the "r" and "d" of "R&D").
 const MIN_WORD_CHARS: usize = 2;
@@ -97,36 +106,58 @@ impl Lookup<'_> {
     }
 }
 
-/// Analysed terms of a text, sorted, each with its count and its first surface word (`None`
-/// when the word is the term itself, the common case, so that it costs no allocation).
-type Analysed = BTreeMap<String, (usize, Option<String>)>;
+/// Analysed terms of a text, each with its count and its first surface word (`None` when the
+/// word is the term itself, the common case, so that it costs no allocation).
+type Analysed = FxHashMap<String, (usize, Option<String>)>;
 
-/// Analyses a text into its query terms (see [`Analysed`]).
+/// Analyses a text into its query terms (see [`Analysed`]): the index analyzer's terms (stop
+/// words and long words dropped, each word through its per-thread memo) of the words whose
+/// surface form is long enough and not a [`QUERY_STOP_WORDS`] entry.
 fn analyse(text: &str) -> Analysed {
-    let mut counts = Analysed::new();
-    let mut analyzer = surface_analyzer();
-    let mut stream = analyzer.token_stream(text);
-    // One buffer for every word: only new terms allocate.
-    let mut term = String::new();
+    let mut counts = Analysed::default();
+    let mut tokenizer = EnglishTokenizer::default();
+    let mut stream = tokenizer.token_stream(text);
+    // One buffer for the surface words that differ from the word as written.
+    let mut buffer = String::new();
     while stream.advance() {
-        let word = stream.token().text.as_str();
-        if word.chars().count() < MIN_WORD_CHARS || QUERY_STOP_WORDS.binary_search(&word).is_ok() {
+        let token = stream.token();
+        let Some(written) = text.get(token.offset_from..token.offset_to) else {
+            continue;
+        };
+        let word = surface_word(written, &mut buffer);
+        if word.chars().count() < MIN_WORD_CHARS || is_query_stop_word(word) {
             continue;
         }
-        term.clear();
-        term.push_str(word);
-        if !crate::index::stem::stem_in_place(&mut term) {
-            continue;
-        }
-        match counts.get_mut(term.as_str()) {
+        let term = token.text.as_str();
+        match counts.get_mut(term) {
             Some((n, _)) => *n += 1,
             None => {
                 let surface = (word != term).then(|| word.to_string());
-                counts.insert(term.clone(), (1, surface));
+                counts.insert(term.to_string(), (1, surface));
             }
         }
     }
     counts
+}
+
+/// A word as written, lower-cased and ASCII-folded as [`surface_analyzer`] gives it; ASCII
+/// words (nearly all) without running the analyzer.
+fn surface_word<'a>(written: &'a str, buffer: &'a mut String) -> &'a str {
+    buffer.clear();
+    if written.is_ascii() {
+        if !written.bytes().any(|b| b.is_ascii_uppercase()) {
+            return written;
+        }
+        buffer.push_str(written);
+        buffer.make_ascii_lowercase();
+        return buffer;
+    }
+    let mut analyzer = surface_analyzer();
+    let mut stream = analyzer.token_stream(written);
+    if stream.advance() {
+        buffer.push_str(&stream.token().text);
+    }
+    buffer
 }
 
 /// The surface word of an analysed term in `part`, if the part has the term.
@@ -279,7 +310,9 @@ impl TextQuery {
 
 /// The terms of an analysed part with their counts, sorted.
 fn terms_of(part: &Analysed) -> Vec<(&str, usize)> {
-    part.iter().map(|(t, (n, _))| (t.as_str(), *n)).collect()
+    let mut terms: Vec<(&str, usize)> = part.iter().map(|(t, (n, _))| (t.as_str(), *n)).collect();
+    terms.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    terms
 }
 
 /// The word shown for a query term: the first surface word the sector vocabulary gives it (in
@@ -313,13 +346,15 @@ fn sector_vocabulary() -> &'static [Vec<(String, String)>] {
                     text.push_str(w);
                     text.push_str(". ");
                 }
-                analyse(&text)
+                let mut terms: Vec<(String, String)> = analyse(&text)
                     .into_iter()
                     .map(|(term, (_, word))| {
                         let word = word.unwrap_or_else(|| term.clone());
                         (term, word)
                     })
-                    .collect()
+                    .collect();
+                terms.sort_unstable();
+                terms
             })
             .collect()
     })
@@ -376,14 +411,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn query_stop_words_are_sorted_for_binary_search() {
+    fn query_stop_words_are_sorted_and_recognised() {
         assert!(QUERY_STOP_WORDS.windows(2).all(|w| w[0] < w[1]));
+        assert!(QUERY_STOP_WORDS.iter().all(|w| is_query_stop_word(w)));
+        assert!(!is_query_stop_word("water") && !is_query_stop_word("Which"));
     }
 
     #[test]
     fn analysis_drops_filler_and_single_letters_and_keeps_surface_words() {
         let counts = analyse("R&D has Clusters, clusters and wastewater; water");
-        let terms: Vec<&str> = counts.keys().map(String::as_str).collect();
+        let mut terms: Vec<&str> = counts.keys().map(String::as_str).collect();
+        terms.sort_unstable();
         assert_eq!(terms, vec!["cluster", "wastewat", "water"]);
         assert_eq!(counts["cluster"].0, 2);
         assert_eq!(surface_in(&counts, "wastewat"), Some("wastewater"));

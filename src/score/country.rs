@@ -131,6 +131,12 @@ impl CountryQuery {
             "targets_query (candidate targets the query's country)",
             r as u8 as f32,
         );
+        (e, self.reasons(c_country, c_targets))
+    }
+
+    /// The readable reasons of [`explain`](Self::explain) alone (no explanation tree is built).
+    pub fn reasons(&self, c_country: u16, c_targets: &[u16]) -> Vec<String> {
+        let (f, r) = self.parts(c_country, c_targets);
         let mut reasons = Vec::new();
         if f {
             reasons.push(format!(
@@ -144,7 +150,7 @@ impl CountryQuery {
                 code_from_number(q)
             ));
         }
-        if shared > 0.0 && self.params.shared > 0.0 {
+        if self.overlap(c_targets) > 0.0 && self.params.shared > 0.0 {
             let common: Vec<String> = c_targets
                 .iter()
                 .filter(|t| self.targets.contains_number(**t))
@@ -153,7 +159,7 @@ impl CountryQuery {
                 .collect();
             reasons.push(format!("targets the same markets: {}", common.join(", ")));
         }
-        (e, reasons)
+        reasons
     }
 }
 

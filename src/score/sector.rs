@@ -115,28 +115,33 @@ impl SectorQuery {
     /// The score with its explanation and readable reasons.
     pub fn explain(&self, c: SectorSet, inferred: bool) -> (Explanation, Vec<String>) {
         let t = taxonomy();
-        let value = self.score(c);
         let mut e = Explanation::new(
-            value,
+            self.score(c),
             "sector = q_side*coverage(query by candidate) + (1-q_side)*coverage(candidate by query)",
         );
         e.add_const("q_side", self.params.query_side);
         e.add_const("similarity(related)", self.params.related);
         e.add_const("similarity(same ecosystem)", self.params.ecosystem);
+        for (q, s, rel) in self.best_matches(c) {
+            let (qc, sc) = (&t.sector(q).code, &t.sector(s).code);
+            e.push(Explanation::new(
+                self.params.similarity(rel),
+                format!("best match for query sector {qc}: {sc} ({rel:?})"),
+            ));
+        }
+        (e, self.reasons(c, inferred))
+    }
+
+    /// The readable reasons of [`explain`](Self::explain) alone (no explanation tree is built):
+    /// the shared sectors first, then related ones and ones of the same ecosystem.
+    pub fn reasons(&self, c: SectorSet, inferred: bool) -> Vec<String> {
+        let t = taxonomy();
         let mut reasons = Vec::new();
         let mut same = Vec::new();
-        for q in self.set.iter() {
-            let Some((s, rel)) = c
-                .iter()
-                .map(|s| (s, t.relation(q, s)))
-                .max_by_key(|(s, r)| (*r, std::cmp::Reverse(*s)))
-            else {
-                continue;
-            };
-            let qc = &t.sector(q).code;
-            let sc = &t.sector(s).code;
+        for (q, s, rel) in self.best_matches(c) {
+            let (qc, sc) = (&t.sector(q).code, &t.sector(s).code);
             match rel {
-                Relation::Same => same.push(qc.clone()),
+                Relation::Same => same.push(qc.as_str()),
                 Relation::Related => reasons.push(format!("related sectors: {sc} ~ {qc}")),
                 Relation::Ecosystem => {
                     let eco = shared_ecosystem(q, s).unwrap_or_default();
@@ -144,19 +149,27 @@ impl SectorQuery {
                 }
                 Relation::None => {}
             }
-            e.push(Explanation::new(
-                self.params.similarity(rel),
-                format!("best match for query sector {qc}: {sc} ({rel:?})"),
-            ));
         }
         if !same.is_empty() {
             let word = if same.len() == 1 { "sector" } else { "sectors" };
             reasons.insert(0, format!("shares {word} {}", same.join(", ")));
         }
-        if inferred && value > 0.0 {
+        if inferred && self.score(c) > 0.0 {
             reasons.push("candidate sectors inferred from its text".into());
         }
-        (e, reasons)
+        reasons
+    }
+
+    /// For each query sector (in order), the candidate sector closest to it and their relation
+    /// (ties to the lowest sector); nothing when the candidate has no sectors.
+    fn best_matches(&self, c: SectorSet) -> impl Iterator<Item = (usize, usize, Relation)> + '_ {
+        let t = taxonomy();
+        self.set.iter().filter_map(move |q| {
+            c.iter()
+                .map(|s| (s, t.relation(q, s)))
+                .max_by_key(|(s, r)| (*r, std::cmp::Reverse(*s)))
+                .map(|(s, rel)| (q, s, rel))
+        })
     }
 }
 

@@ -93,16 +93,22 @@ pub fn explain(raw: f32, normaliser: f32, matched: &[String]) -> (Explanation, V
         "normaliser = max(best bm25 of the query, floor*ideal)",
         normaliser,
     );
-    let mut reasons = Vec::new();
     if !matched.is_empty() && value > 0.0 {
-        let shown: Vec<&str> = matched.iter().take(6).map(String::as_str).collect();
-        reasons.push(format!("matched terms: {}", shown.join(", ")));
         e.push(Explanation::new(
             value,
             format!("matched terms: {}", matched.join(", ")),
         ));
     }
-    (e, reasons)
+    (e, reasons(raw, normaliser, matched))
+}
+
+/// The readable reasons of [`explain`] alone (no explanation tree is built).
+pub fn reasons(raw: f32, normaliser: f32, matched: &[String]) -> Vec<String> {
+    if matched.is_empty() || normalise(raw, normaliser) <= 0.0 {
+        return Vec::new();
+    }
+    let shown: Vec<&str> = matched.iter().take(6).map(String::as_str).collect();
+    vec![format!("matched terms: {}", shown.join(", "))]
 }
 
 #[cfg(test)]
@@ -126,5 +132,9 @@ mod tests {
         assert_eq!(r, vec!["matched terms: water, membrane"]);
         let (_, r) = explain(0.0, 10.0, &["water".into()]);
         assert!(r.is_empty());
+        assert_eq!(
+            reasons(5.0, 10.0, &["water".into()]),
+            vec!["matched terms: water"]
+        );
     }
 }
