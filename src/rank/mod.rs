@@ -614,7 +614,6 @@ fn bare_row(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 /// A component's reasons; with `tree`, its explanation tree too, written there.
 fn component_reasons(
     tree: Option<&mut Option<Explanation>>,
@@ -631,6 +630,7 @@ fn component_reasons(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn explain_row(
     index: &ProfileIndex,
     snap: &Snapshot,
