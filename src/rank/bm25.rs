@@ -37,6 +37,7 @@ pub(super) fn accumulate(
     // Segment by segment, so that the part of the accumulator being written stays in cache
     // from zeroing to the maximum while every clause is walked; each row still gets its clauses
     // in query order.
+    let lists = tq.lists(snap)?;
     let mut top = 0f32;
     for (ord, seg) in segs.iter().enumerate() {
         let base = snap.segment_base[ord] as usize;
@@ -44,13 +45,10 @@ pub(super) fn accumulate(
             continue;
         };
         acc.fill(0.0);
-        for (clause, &weight) in tq.clauses.iter().zip(&weights) {
-            let Some(info) = clause.infos.get(ord).and_then(Option::as_ref) else {
-                continue;
-            };
-            snap.cache
-                .postings(searcher, ord, clause.field, info)?
-                .add_scaled(weight, acc);
+        for (list, &weight) in lists.iter().zip(&weights) {
+            if let Some(list) = list.get(ord).and_then(Option::as_ref) {
+                list.add_scaled(weight, acc);
+            }
         }
         top = top.max(segment_top(acc, base as u32, snap, self_row));
     }

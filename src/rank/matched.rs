@@ -1,8 +1,8 @@
 //! The query words each kept match shares with the query, read from the index's postings:
 //! the same words as [`super::query::matched_words`] (a word counts when one of its clauses'
 //! terms occurs in the candidate field that clause targets), without re-analysing every
-//! candidate's text. Each clause's decoded list (the one the BM25 pass used, cached in the
-//! snapshot) is searched for the kept rows.
+//! candidate's text. Each clause's decoded list (the one the BM25 pass used,
+//! [`TextQuery::lists`]) is searched for the kept rows.
 
 use rustc_hash::FxHashMap;
 
@@ -32,30 +32,18 @@ pub(super) fn matched_words(
             (seg, row - snap.segment_base[seg])
         })
         .collect();
-    let mut lists = vec![None; snap.segment_base.len()];
-    for clause in &tq.clauses {
+    let lists = tq.lists(snap)?;
+    for (clause, lists) in tq.clauses.iter().zip(lists) {
         let Some(&ti) = term_index.get(clause.term.as_str()) else {
             continue;
         };
-        // The clause's list in each segment, fetched when a row of that segment needs it.
-        lists.iter_mut().for_each(|l| *l = None);
         for (i, &(seg, doc)) in located.iter().enumerate() {
             if hit[i * width + ti] {
                 continue;
             }
-            let Some(info) = clause.infos.get(seg).and_then(Option::as_ref) else {
-                continue;
-            };
-            let list = match &lists[seg] {
-                Some(list) => list,
-                None => lists[seg].insert(snap.cache.postings(
-                    &snap.searcher,
-                    seg,
-                    clause.field,
-                    info,
-                )?),
-            };
-            hit[i * width + ti] = list.contains(doc);
+            if let Some(list) = lists.get(seg).and_then(Option::as_ref) {
+                hit[i * width + ti] = list.contains(doc);
+            }
         }
     }
     Ok((0..rows.len())

@@ -5,7 +5,7 @@
 //! [`TextParams`].
 
 use std::collections::HashSet;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -14,7 +14,7 @@ use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::{TokenStream, Tokenizer};
 use tantivy::Term;
 
-use crate::index::cache::TermInfos;
+use crate::index::cache::{Postings, TermInfos};
 use crate::index::schema::{about_text, analyzer, surface_analyzer, tokens, Fields};
 use crate::index::stem::EnglishTokenizer;
 use crate::index::Snapshot;
@@ -50,7 +50,14 @@ pub struct TextQuery {
     pub terms: Vec<(String, String)>,
     /// Score of an average-length document holding every clause's term once.
     pub ideal: f32,
+    /// Each clause's decoded postings, fetched from the snapshot's cache on first use (see
+    /// [`TextQuery::lists`]).
+    lists: OnceLock<ClauseLists>,
 }
+
+/// Decoded postings of each clause (in clause order) in each segment (`None` where the segment
+/// lacks the term).
+pub type ClauseLists = Vec<Vec<Option<Arc<Postings>>>>;
 
 /// English function words beyond the analyzer's (short, Lucene) stop list, left out of queries:
 /// they say nothing about what an organisation does. They stay in the index. Sorted.
@@ -285,10 +292,35 @@ pub fn build(
         clauses,
         terms,
         ideal,
+        lists: OnceLock::new(),
     })
 }
 
 impl TextQuery {
+    /// Each clause's decoded postings in `snap` (the snapshot the query was built with), looked
+    /// up in its cache once per query: scoring and the matched words then share them.
+    pub fn lists(&self, snap: &Snapshot) -> tantivy::Result<&ClauseLists> {
+        if let Some(lists) = self.lists.get() {
+            return Ok(lists);
+        }
+        let lists = self
+            .clauses
+            .iter()
+            .map(|c| {
+                c.infos
+                    .iter()
+                    .enumerate()
+                    .map(|(seg, info)| {
+                        info.as_ref()
+                            .map(|info| snap.cache.postings(&snap.searcher, seg, c.field, info))
+                            .transpose()
+                    })
+                    .collect()
+            })
+            .collect::<tantivy::Result<ClauseLists>>()?;
+        Ok(self.lists.get_or_init(|| lists))
+    }
+
     /// The same query as a tantivy query (a union of boosted term queries): the reference that
     /// [`crate::rank`]'s term-at-a-time scoring reproduces.
     pub fn tantivy_query(&self) -> Box<dyn Query> {
