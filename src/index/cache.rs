@@ -207,6 +207,36 @@ impl Postings {
         }
     }
 
+    /// Sets `found[i]` when `docs[i]` is in the list (`docs` ascending; `found` as long, and
+    /// left alone for documents not in the list). A list that is short next to the number of
+    /// documents is walked once from its start; a long one is searched for each document.
+    pub fn contains_sorted(&self, docs: &[u32], found: &mut [bool]) {
+        match self {
+            Postings::Coded {
+                docs: Docs::Gaps { gaps, .. },
+                ..
+            } if gaps.len() <= docs.len() * MARK_EVERY => {
+                let mut gaps = gaps.iter();
+                // The list's current document, `None` before its first.
+                let mut current: Option<u32> = None;
+                for (f, &doc) in found.iter_mut().zip(docs) {
+                    while current.is_none_or(|c| c < doc) {
+                        let Some(&gap) = gaps.next() else {
+                            return;
+                        };
+                        current = Some(current.unwrap_or(0) + u32::from(gap));
+                    }
+                    *f |= current == Some(doc);
+                }
+            }
+            _ => {
+                for (f, &doc) in found.iter_mut().zip(docs) {
+                    *f |= self.contains(doc);
+                }
+            }
+        }
+    }
+
     /// Adds `weight · factor` of every posting to `acc[doc]` (documents beyond `acc` are
     /// skipped). The product is the same float whichever form the list has.
     #[inline]
@@ -736,6 +766,51 @@ mod tests {
                         ..
                     } => assert!(!plain && !wide),
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn sorted_membership_agrees_with_one_document_at_a_time() {
+        // Short and long lists (merge walk and search), starting at document 0 or later, in the
+        // three forms; sets of 1 to 40 documents around and inside them.
+        let mut x = 7u64;
+        let mut next = |m: u64| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % m
+        };
+        for case in 0..300 {
+            let len = [1, 5, 40, 300, 3000][case % 5];
+            let mut doc = next(3) as u32;
+            let pairs: Vec<(u32, f32)> = (0..len)
+                .map(|_| {
+                    let at = doc;
+                    doc += 1 + next(9) as u32 + if case % 7 == 0 { 70_000 } else { 0 };
+                    (at, 1.0 / (2.0 + next(3) as f32))
+                })
+                .collect();
+            // Half of them from the list.
+            let mut docs: Vec<u32> = (0..1 + next(40))
+                .map(|i| match i % 2 {
+                    0 => pairs[next(len as u64) as usize].0,
+                    _ => next(u64::from(doc) + 20) as u32,
+                })
+                .collect();
+            docs.sort_unstable();
+            docs.dedup();
+            for max_codes in [1, 256] {
+                let list = Postings::encode(pairs.clone(), max_codes);
+                let mut found = vec![false; docs.len()];
+                list.contains_sorted(&docs, &mut found);
+                let want: Vec<bool> = docs.iter().map(|&d| list.contains(d)).collect();
+                assert_eq!(found, want, "case {case}, {max_codes} codes");
+                let truth: Vec<bool> = docs
+                    .iter()
+                    .map(|d| pairs.binary_search_by_key(d, |p| p.0).is_ok())
+                    .collect();
+                assert_eq!(found, truth, "case {case}");
             }
         }
     }

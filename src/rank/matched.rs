@@ -24,25 +24,41 @@ pub(super) fn matched_words(
     let width = tq.terms.len();
     // Row i's hits are `hit[i * width..][..width]`, one flag per query term.
     let mut hit = vec![false; rows.len() * width];
-    // Each row's segment and document in it, found once.
-    let located: Vec<(usize, u32)> = rows
+    // Each row's segment and document in it, found once, in (segment, document) order.
+    let mut located: Vec<(usize, u32, usize)> = rows
         .iter()
-        .map(|&row| {
+        .enumerate()
+        .map(|(i, &row)| {
             let seg = snap.segment_base.partition_point(|b| *b <= row) - 1;
-            (seg, row - snap.segment_base[seg])
+            (seg, row - snap.segment_base[seg], i)
         })
         .collect();
+    located.sort_unstable();
     let lists = tq.lists(snap)?;
+    // The rows of one segment still without a hit for a clause's term: documents (ascending),
+    // their positions in `rows`, and whether the list holds them.
+    let (mut docs, mut at, mut found) = (Vec::new(), Vec::new(), Vec::new());
     for (clause, lists) in tq.clauses.iter().zip(lists) {
         let Some(&ti) = term_index.get(clause.term.as_str()) else {
             continue;
         };
-        for (i, &(seg, doc)) in located.iter().enumerate() {
-            if hit[i * width + ti] {
+        for (seg, list) in lists.iter().enumerate() {
+            let Some(list) = list else {
                 continue;
+            };
+            docs.clear();
+            at.clear();
+            for &(_, doc, i) in located.iter().filter(|l| l.0 == seg) {
+                if !hit[i * width + ti] {
+                    docs.push(doc);
+                    at.push(i);
+                }
             }
-            if let Some(list) = lists.get(seg).and_then(Option::as_ref) {
-                hit[i * width + ti] = list.contains(doc);
+            found.clear();
+            found.resize(docs.len(), false);
+            list.contains_sorted(&docs, &mut found);
+            for (&i, &f) in at.iter().zip(&found) {
+                hit[i * width + ti] |= f;
             }
         }
     }
