@@ -275,13 +275,32 @@ impl Prepared {
 
     #[inline]
     fn components_with_raw(&self, snap: &Snapshot, row: u32, raw: f32) -> Components {
+        self.components_with(snap, row, raw, self.sector_of(snap, row))
+    }
+
+    /// The sector part of a row (`None` when the query has no sectors).
+    #[inline]
+    fn sector_of(&self, snap: &Snapshot, row: u32) -> Option<f32> {
+        let sectors = snap.rows[row as usize].sectors;
+        self.sector.as_ref().map(|s| s.score(sectors))
+    }
+
+    /// The components of a row whose raw BM25 and sector part are known.
+    #[inline]
+    fn components_with(
+        &self,
+        snap: &Snapshot,
+        row: u32,
+        raw: f32,
+        sector: Option<f32>,
+    ) -> Components {
         let r = &snap.rows[row as usize];
         Components {
             text: self
                 .text
                 .as_ref()
                 .map(|_| score::text::normalise(raw, self.normaliser)),
-            sector: self.sector.as_ref().map(|s| s.score(r.sectors)),
+            sector,
             country: self
                 .country
                 .as_ref()

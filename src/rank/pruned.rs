@@ -179,21 +179,19 @@ impl<'s> Visit<'s, '_> {
             return;
         }
         let prepared = self.prepared;
+        let sector = prepared.sector_of(snap, row);
         // A second, tighter bound once the heap is full: the exact text and sector parts (a few
         // operations on a bit mask) with the country part at its maximum, 1; the country part
         // (target lists) is computed only for candidates that pass it.
         if self.heap.len() == self.k && prepared.country.is_some() {
             let text = score::text::normalise(raw, prepared.normaliser);
-            let sector = prepared
-                .sector
-                .as_ref()
-                .map_or(0.0, |s| s.score(snap.rows[row as usize].sectors));
             let w_sector = self.rest - self.w_country;
-            if self.w_text * text + w_sector * sector + self.w_country + SLACK < self.theta {
+            let bound = self.w_text * text + w_sector * sector.unwrap_or(0.0) + self.w_country;
+            if bound + SLACK < self.theta {
                 return;
             }
         }
-        let c = prepared.components_with_raw(snap, row, raw);
+        let c = prepared.components_with(snap, row, raw, sector);
         let item = Scored {
             score: score::combine(&c, &self.params.weights),
             row,
