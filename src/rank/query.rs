@@ -220,7 +220,10 @@ pub fn build(
         (vocabulary, vec![(fields.about, params.expansion)]),
     ];
     // Informativeness of each term: sum over sources of tf * boost * idf in the target field.
-    let mut weight: FxHashMap<&str, f32> = FxHashMap::default();
+    // Sized once: every term of every source may come in.
+    let size: usize = sources.iter().map(|(terms, _)| terms.len()).sum();
+    let mut weight: FxHashMap<&str, f32> =
+        FxHashMap::with_capacity_and_hasher(size, Default::default());
     let lookup = Lookup {
         snap,
         n: snap
@@ -231,7 +234,8 @@ pub fn build(
             .sum::<u64>() as f32,
         min_df,
     };
-    let mut idf_cache: FxHashMap<(Field, &str), TermStats> = FxHashMap::default();
+    let mut idf_cache: FxHashMap<(Field, &str), TermStats> =
+        FxHashMap::with_capacity_and_hasher(2 * size, Default::default());
     for (terms, targets) in &sources {
         for &(term, tf) in terms {
             // A zero boost adds nothing: no lookup (the sector vocabulary with expansion off).
@@ -253,7 +257,8 @@ pub fn build(
     let keep: FxHashSet<&str> = ranked.iter().map(|(t, _)| *t).collect();
     let mut clauses: Vec<Clause> = Vec::new();
     // Position of each (field, term) in `clauses`, to merge repeated ones.
-    let mut at: FxHashMap<(Field, &str), usize> = FxHashMap::default();
+    let mut at: FxHashMap<(Field, &str), usize> =
+        FxHashMap::with_capacity_and_hasher(2 * ranked.len(), Default::default());
     let mut ideal = 0.0;
     for (terms, targets) in &sources {
         for &(term, _) in terms.iter().filter(|(t, _)| keep.contains(t)) {
@@ -352,19 +357,18 @@ fn terms_of(part: &Analysed) -> Vec<(&str, usize)> {
 /// *offering* give it, in that order; else the term.
 fn surface<'a>(term: &'a str, sectors: SectorSet, parts: &'a [Analysed; 3]) -> &'a str {
     let vocabulary = sectors.iter().find_map(|i| {
-        let list = sector_vocabulary().get(i)?;
-        let at = list.binary_search_by(|(t, _)| t.as_str().cmp(term)).ok()?;
-        Some(list[at].1.as_str())
+        let words = sector_vocabulary().get(i)?;
+        words.get(term).map(String::as_str)
     });
     vocabulary
         .or_else(|| parts.iter().find_map(|p| surface_in(p, term)))
         .unwrap_or(term)
 }
 
-/// Per sector of the taxonomy, its analysed vocabulary (names, aliases and keywords), each term
-/// once and sorted, with the first surface word of each. Analysed once per process.
-fn sector_vocabulary() -> &'static [Vec<(String, String)>] {
-    static TERMS: OnceLock<Vec<Vec<(String, String)>>> = OnceLock::new();
+/// Per sector of the taxonomy, its analysed vocabulary (names, aliases and keywords): each term
+/// with the first surface word of it. Analysed once per process.
+fn sector_vocabulary() -> &'static [FxHashMap<String, String>] {
+    static TERMS: OnceLock<Vec<FxHashMap<String, String>>> = OnceLock::new();
     TERMS.get_or_init(|| {
         let t = taxonomy();
         (0..t.sectors().len())
@@ -378,15 +382,13 @@ fn sector_vocabulary() -> &'static [Vec<(String, String)>] {
                     text.push_str(w);
                     text.push_str(". ");
                 }
-                let mut terms: Vec<(String, String)> = analyse(&text)
+                analyse(&text)
                     .into_iter()
                     .map(|(term, (_, word))| {
                         let word = word.unwrap_or_else(|| term.clone());
                         (term, word)
                     })
-                    .collect();
-                terms.sort_unstable();
-                terms
+                    .collect()
             })
             .collect()
     })
@@ -398,8 +400,8 @@ fn sector_terms(sectors: SectorSet) -> Vec<(&'static str, usize)> {
     let mut terms: Vec<(&'static str, usize)> = sectors
         .iter()
         .filter_map(|i| sector_vocabulary().get(i))
-        .flatten()
-        .map(|(t, _)| (t.as_str(), 1))
+        .flat_map(|words| words.keys())
+        .map(|t| (t.as_str(), 1))
         .collect();
     terms.sort_unstable();
     terms.dedup();
