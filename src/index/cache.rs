@@ -721,17 +721,22 @@ mod tests {
         Ok(())
     }
 
-    #[test]
-    fn encoding_finds_the_form_whatever_comes_first() {
-        // Lists with big gaps early, late or never, and 1 to 9 distinct factors, encoded with
-        // room for 1, 2, 4 or 256 codes: the postings always come back, in the expected form.
-        let mut x = 99u64;
-        let mut next = |m: u64| {
+    /// A seeded generator of numbers below `m` (a linear congruential one: reproducible cases).
+    fn numbers(seed: u64) -> impl FnMut(u64) -> u64 {
+        let mut x = seed;
+        move |m| {
             x = x
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1442695040888963407);
             (x >> 33) % m
-        };
+        }
+    }
+
+    #[test]
+    fn encoding_finds_the_form_whatever_comes_first() {
+        // Lists with big gaps early, late or never, and 1 to 9 distinct factors, encoded with
+        // room for 1, 2, 4 or 256 codes: the postings always come back, in the expected form.
+        let mut next = numbers(99);
         for case in 0..400 {
             let len = 1 + next(300) as usize;
             let distinct = 1 + next(9) as usize;
@@ -774,13 +779,7 @@ mod tests {
     fn sorted_membership_agrees_with_one_document_at_a_time() {
         // Short and long lists (merge walk and search), starting at document 0 or later, in the
         // three forms; sets of 1 to 40 documents around and inside them.
-        let mut x = 7u64;
-        let mut next = |m: u64| {
-            x = x
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1442695040888963407);
-            (x >> 33) % m
-        };
+        let mut next = numbers(7);
         for case in 0..300 {
             let len = [1, 5, 40, 300, 3000][case % 5];
             let mut doc = next(3) as u32;
