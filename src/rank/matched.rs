@@ -9,21 +9,33 @@ use rustc_hash::FxHashMap;
 use super::query::TextQuery;
 use crate::index::Snapshot;
 
-/// For each row (any order), the matched query words, most informative first.
+/// For each row (any order), the first `limit` matched query words, most informative first
+/// (`usize::MAX` for all of them). Terms are tested in that order, so a row stops being
+/// looked up once it has `limit` words.
 pub(super) fn matched_words(
     tq: &TextQuery,
     snap: &Snapshot,
     rows: &[u32],
+    limit: usize,
 ) -> tantivy::Result<Vec<Vec<String>>> {
+    let width = tq.terms.len();
     let term_index: FxHashMap<&str, usize> = tq
         .terms
         .iter()
         .enumerate()
         .map(|(i, (t, _))| (t.as_str(), i))
         .collect();
-    let width = tq.terms.len();
-    // Row i's hits are `hit[i * width..][..width]`, one flag per query term.
+    // The clauses of each query term (one per candidate field the term is sent to).
+    let mut clauses_of: Vec<Vec<usize>> = vec![Vec::new(); width];
+    for (c, clause) in tq.clauses.iter().enumerate() {
+        if let Some(&ti) = term_index.get(clause.term.as_str()) {
+            clauses_of[ti].push(c);
+        }
+    }
+    // Row i's hits are `hit[i * width..][..width]`, one flag per query term; `count[i]` of them
+    // are set.
     let mut hit = vec![false; rows.len() * width];
+    let mut count = vec![0usize; rows.len()];
     // Each row's segment and document in it, found once, in (segment, document) order.
     let mut located: Vec<(usize, u32, usize)> = rows
         .iter()
@@ -35,30 +47,33 @@ pub(super) fn matched_words(
         .collect();
     located.sort_unstable();
     let lists = tq.lists(snap)?;
-    // The rows of one segment still without a hit for a clause's term: documents (ascending),
-    // their positions in `rows`, and whether the list holds them.
+    // The rows of one segment that still need a clause's term: documents (ascending), their
+    // positions in `rows`, and whether the list holds them.
     let (mut docs, mut at, mut found) = (Vec::new(), Vec::new(), Vec::new());
-    for (clause, lists) in tq.clauses.iter().zip(lists) {
-        let Some(&ti) = term_index.get(clause.term.as_str()) else {
-            continue;
-        };
-        for (seg, list) in lists.iter().enumerate() {
-            let Some(list) = list else {
-                continue;
-            };
-            docs.clear();
-            at.clear();
-            for &(_, doc, i) in located.iter().filter(|l| l.0 == seg) {
-                if !hit[i * width + ti] {
-                    docs.push(doc);
-                    at.push(i);
+    for (ti, clauses) in clauses_of.iter().enumerate() {
+        if count.iter().all(|&n| n >= limit) {
+            break;
+        }
+        for list in clauses.iter().filter_map(|&c| lists.get(c)) {
+            for (seg, list) in list.iter().enumerate() {
+                let Some(list) = list else {
+                    continue;
+                };
+                docs.clear();
+                at.clear();
+                for &(_, doc, i) in located.iter().filter(|l| l.0 == seg) {
+                    if !hit[i * width + ti] && count[i] < limit {
+                        docs.push(doc);
+                        at.push(i);
+                    }
                 }
-            }
-            found.clear();
-            found.resize(docs.len(), false);
-            list.contains_sorted(&docs, &mut found);
-            for (&i, &f) in at.iter().zip(&found) {
-                hit[i * width + ti] |= f;
+                found.clear();
+                found.resize(docs.len(), false);
+                list.contains_sorted(&docs, &mut found);
+                for (&i, _) in at.iter().zip(&found).filter(|(_, f)| **f) {
+                    hit[i * width + ti] = true;
+                    count[i] += 1;
+                }
             }
         }
     }
@@ -127,8 +142,9 @@ mod tests {
                 &TextParams::default(),
             )
             .unwrap();
-            let fast = super::matched_words(&tq, &snap, &rows).unwrap();
-            for (row, got) in rows.iter().zip(&fast) {
+            let fast = super::matched_words(&tq, &snap, &rows, usize::MAX).unwrap();
+            let first = super::matched_words(&tq, &snap, &rows, 2).unwrap();
+            for ((row, got), short) in rows.iter().zip(&fast).zip(&first) {
                 let c = index.profile_at(&snap, *row).unwrap();
                 assert_eq!(
                     got,
@@ -136,6 +152,7 @@ mod tests {
                     "{}",
                     c.id
                 );
+                assert_eq!(short[..], got[..got.len().min(2)], "{}", c.id);
                 nonempty += usize::from(!got.is_empty());
             }
         }

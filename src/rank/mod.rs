@@ -454,7 +454,15 @@ fn rank_inner(
     if opts.reasons || opts.explain {
         let rows: Vec<u32> = best.iter().map(|s| s.row).collect();
         let words = match &prepared.text {
-            Some(tq) => matched::matched_words(tq, snap, &rows).map_err(index_error(index))?,
+            Some(tq) => {
+                // Reasons show the first few words; only the explanation tree lists them all.
+                let limit = if opts.explain {
+                    usize::MAX
+                } else {
+                    score::text::SHOWN_WORDS
+                };
+                matched::matched_words(tq, snap, &rows, limit).map_err(index_error(index))?
+            }
             None => vec![Vec::new(); rows.len()],
         };
         for (i, (s, words)) in best.iter().zip(&words).enumerate() {
@@ -567,7 +575,8 @@ pub fn explain_rows(
     let mut prepared = prepare_query(index, snap, q, params);
     score_text_dense(index, snap, &mut prepared, params, self_row)?;
     let words = match &prepared.text {
-        Some(tq) => matched::matched_words(tq, snap, rows).map_err(index_error(index))?,
+        Some(tq) => matched::matched_words(tq, snap, rows, score::text::SHOWN_WORDS)
+            .map_err(index_error(index))?,
         None => vec![Vec::new(); rows.len()],
     };
     rows.iter()

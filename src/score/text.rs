@@ -102,12 +102,19 @@ pub fn explain(raw: f32, normaliser: f32, matched: &[String]) -> (Explanation, V
     (e, reasons(raw, normaliser, matched))
 }
 
+/// Matched words a reason shows (the explanation tree shows them all).
+pub const SHOWN_WORDS: usize = 6;
+
 /// The readable reasons of [`explain`] alone (no explanation tree is built).
 pub fn reasons(raw: f32, normaliser: f32, matched: &[String]) -> Vec<String> {
     if matched.is_empty() || normalise(raw, normaliser) <= 0.0 {
         return Vec::new();
     }
-    let shown: Vec<&str> = matched.iter().take(6).map(String::as_str).collect();
+    let shown: Vec<&str> = matched
+        .iter()
+        .take(SHOWN_WORDS)
+        .map(String::as_str)
+        .collect();
     vec![format!("matched terms: {}", shown.join(", "))]
 }
 
