@@ -28,21 +28,16 @@ pub const LONG_WORD: usize = 40;
 thread_local! {
     /// Word as written -> its term, or `None` when it is dropped (a stop word).
     static WRITTEN: RefCell<Memo> = RefCell::new(Memo::default());
-    /// Lower-cased, folded word -> its stem, or `None` for a stop word.
-    static FOLDED: RefCell<Memo> = RefCell::new(Memo::default());
     /// The uncached chain from a word as written: lower case, folding, stop words, stems.
-    static WRITTEN_CHAIN: RefCell<TextAnalyzer> = RefCell::new(chain(true));
-    /// The uncached chain from a folded word: stop words, stems.
-    static FOLDED_CHAIN: RefCell<TextAnalyzer> = RefCell::new(chain(false));
+    static WRITTEN_CHAIN: RefCell<TextAnalyzer> = RefCell::new(chain());
 }
 
-fn chain(fold: bool) -> TextAnalyzer {
-    let mut builder = TextAnalyzer::builder(RawTokenizer::default()).dynamic();
-    if fold {
-        builder = builder
-            .filter_dynamic(LowerCaser)
-            .filter_dynamic(AsciiFoldingFilter);
-    }
+/// tantivy's filters after the splitting, on one word: lower case, folding, stop words, stems.
+fn chain() -> TextAnalyzer {
+    let mut builder = TextAnalyzer::builder(RawTokenizer::default())
+        .dynamic()
+        .filter_dynamic(LowerCaser)
+        .filter_dynamic(AsciiFoldingFilter);
     if let Some(stop) = StopWordFilter::new(Language::English) {
         builder = builder.filter_dynamic(stop);
     }
@@ -51,17 +46,16 @@ fn chain(fold: bool) -> TextAnalyzer {
         .build()
 }
 
-/// Runs an uncached chain on one word (`fold`: the chain from a word as written): its term, or
-/// `None` when the chain drops it.
-fn run_chain(fold: bool, word: &str) -> Option<String> {
+/// Runs the uncached chain on one word as written: its term, or `None` when the chain drops it.
+fn run_chain(word: &str) -> Option<String> {
     let first = |chain: &mut TextAnalyzer| {
         let mut stream = chain.token_stream(word);
         stream.advance().then(|| stream.token().text.clone())
     };
-    let key = if fold { &WRITTEN_CHAIN } else { &FOLDED_CHAIN };
-    key.try_with(|chain| first(&mut chain.borrow_mut()))
+    WRITTEN_CHAIN
+        .try_with(|chain| first(&mut chain.borrow_mut()))
         // Only while the thread is being torn down: a fresh chain.
-        .unwrap_or_else(|_| first(&mut chain(fold)))
+        .unwrap_or_else(|_| first(&mut chain()))
 }
 
 /// A word's length and first 16 bytes (zero-padded): most words are told apart by two integer
@@ -271,53 +265,19 @@ impl Memo {
     }
 }
 
-/// A word's term through a memo, running the uncached chain (`fold`: see [`run_chain`]) on words
-/// it does not know; `None` when the word is dropped.
-fn term<'m>(memo: &'m mut Memo, fold: bool, word: &str) -> Option<Cow<'m, str>> {
-    term_with(memo, fold, Key::of(word.as_bytes()), word)
-}
-
-/// [`term`] with the word's key already made.
+/// A word's term through a memo (its key already made), running the uncached chain on words it
+/// does not know; `None` when the word is dropped.
 #[inline]
-fn term_with<'m>(memo: &'m mut Memo, fold: bool, key: Key, word: &str) -> Option<Cow<'m, str>> {
+fn term_with<'m>(memo: &'m mut Memo, key: Key, word: &str) -> Option<Cow<'m, str>> {
     let hash = key.hash(word.as_bytes());
     match memo.find(&key, hash, word) {
         Ok(slot) => memo.term(slot).map(Cow::Borrowed),
-        Err(_) if word.len() > MAX_MEMO_WORD => run_chain(fold, word).map(Cow::Owned),
+        Err(_) if word.len() > MAX_MEMO_WORD => run_chain(word).map(Cow::Owned),
         Err(_) => {
-            let outcome = run_chain(fold, word);
+            let outcome = run_chain(word);
             let slot = memo.insert(key, hash, word, outcome.as_deref());
             memo.term(slot).map(Cow::Borrowed)
         }
-    }
-}
-
-/// Replaces a lower-cased, ASCII-folded word by its stem; `false` for a stop word.
-///
-/// ```
-/// let mut word = String::from("clusters");
-/// assert!(clustermatch::index::stem::stem_in_place(&mut word));
-/// assert_eq!(word, "cluster");
-/// assert!(!clustermatch::index::stem::stem_in_place(&mut String::from("the")));
-/// ```
-pub fn stem_in_place(word: &mut String) -> bool {
-    let mut kept = None;
-    let _ = FOLDED.try_with(|memo| kept = Some(stem_with(&mut memo.borrow_mut(), word)));
-    // Only while the thread is being torn down: a fresh memo.
-    kept.unwrap_or_else(|| stem_with(&mut Memo::default(), word))
-}
-
-fn stem_with(memo: &mut Memo, word: &mut String) -> bool {
-    match term(memo, false, word) {
-        Some(stem) => {
-            // The remembered stem is written straight into the word, not copied first.
-            if *stem != **word {
-                word.clear();
-                word.push_str(&stem);
-            }
-            true
-        }
-        None => false,
     }
 }
 
@@ -383,7 +343,7 @@ impl TokenStream for EnglishStream<'_> {
                 continue;
             }
             let key = Key::of_in(self.text.as_bytes(), from, word.len());
-            if let Some(term) = term_with(&mut self.memo, true, key, word) {
+            if let Some(term) = term_with(&mut self.memo, key, word) {
                 self.token.text.clear();
                 self.token.text.push_str(&term);
                 self.token.offset_from = from;
@@ -581,29 +541,14 @@ mod tests {
             );
         }
         // Words too long to remember go through the chain every time.
-        let huge = "ab".repeat(MAX_MEMO_WORD);
+        let huge = "Ab".repeat(MAX_MEMO_WORD);
+        let key = Key::of(huge.as_bytes());
         for _ in 0..2 {
-            let mut w = huge.clone();
-            assert!(stem_in_place(&mut w));
-            assert_eq!(Some(w), run_chain(false, &huge));
+            let got = term_with(&mut memo, key, &huge).map(Cow::into_owned);
+            assert_eq!(got, run_chain(&huge));
+            assert!(got.is_some_and(|t| !t.contains('A')));
         }
-    }
-
-    #[test]
-    fn stem_in_place_is_stop_words_then_stems() {
-        for (word, kept, stem) in [
-            ("clusters", true, "cluster"),
-            ("the", false, "the"),
-            // Folded words may hold capitals (ℌ folds to H): they are not lower-cased here.
-            ("H", true, "H"),
-            ("running", true, "run"),
-        ] {
-            for _ in 0..2 {
-                let mut w = word.to_string();
-                assert_eq!(stem_in_place(&mut w), kept, "{word}");
-                assert_eq!(w, stem, "{word}");
-            }
-        }
+        assert_eq!(memo.count, words.len());
     }
 
     proptest! {
