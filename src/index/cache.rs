@@ -301,6 +301,16 @@ impl Postings {
 /// with no list of pairs in between. The result is the same whatever the order in which the
 /// forms are found out: a gap over 65,535 turns the gaps into whole documents, more than
 /// `max_codes` distinct factors turn everything into plain pairs.
+/// The slot of a key in [`Encoder`]'s hashed memo.
+#[inline]
+fn memo_slot(key: u64) -> usize {
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
+}
+
+/// Keys below this have their codes in [`Encoder`]'s direct table (`tf << 8 | length id` for term
+/// frequencies up to 4).
+const DIRECT_KEYS: usize = 5 << 8;
+
 struct Encoder {
     max_codes: usize,
     form: Form,
@@ -308,9 +318,11 @@ struct Encoder {
     factors: Vec<f32>,
     /// Factor bits to code.
     codes_of: FxHashMap<u32, u8>,
-    /// A direct-mapped memo of the caller's keys to codes, in front of the factor: a list has
-    /// few distinct (term frequency, length) pairs, so most postings need no division and no
-    /// hashing.
+    /// Codes of the keys below [`DIRECT_KEYS`], plus one (0: not known yet): decoding's keys for
+    /// term frequencies up to 4, whatever the length, so most postings need one look-up.
+    direct: [u16; DIRECT_KEYS],
+    /// A direct-mapped memo of the other keys to codes, in front of the factor: a list has few
+    /// distinct (term frequency, length) pairs, so most postings need no division.
     memo: [(u64, u8); 64],
     /// The last document pushed.
     prev: u32,
@@ -340,6 +352,7 @@ impl Encoder {
             },
             factors: Vec::new(),
             codes_of: FxHashMap::default(),
+            direct: [0; DIRECT_KEYS],
             memo: [(u64::MAX, 0); 64],
             prev: 0,
         }
@@ -354,14 +367,13 @@ impl Encoder {
             pairs.push((doc, factor()));
             return;
         }
-        let slot = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize;
-        let code = match self.memo[slot] {
-            (k, code) if k == key => code,
-            _ => {
+        let code = match self.known(key) {
+            Some(code) => code,
+            None => {
                 let f = factor();
                 match self.code_of(f) {
                     Some(code) => {
-                        self.memo[slot] = (key, code);
+                        self.remember(key, code);
                         code
                     }
                     None => {
@@ -397,6 +409,30 @@ impl Encoder {
             Form::Plain(_) => {}
         }
         self.prev = doc;
+    }
+
+    /// The code remembered for a key, if any.
+    #[inline]
+    fn known(&self, key: u64) -> Option<u8> {
+        match usize::try_from(key).ok().and_then(|k| self.direct.get(k)) {
+            Some(&code) => code.checked_sub(1).map(|c| c as u8),
+            None => match self.memo[memo_slot(key)] {
+                (k, code) if k == key => Some(code),
+                _ => None,
+            },
+        }
+    }
+
+    /// Remembers the code of a key.
+    #[inline]
+    fn remember(&mut self, key: u64, code: u8) {
+        match usize::try_from(key)
+            .ok()
+            .and_then(|k| self.direct.get_mut(k))
+        {
+            Some(slot) => *slot = u16::from(code) + 1,
+            None => self.memo[memo_slot(key)] = (key, code),
+        }
     }
 
     /// The code of a factor, `None` when a new one would pass `max_codes`.
