@@ -297,10 +297,6 @@ impl Postings {
     }
 }
 
-/// Builds a [`Postings`] one posting at a time, in document order: decoding a list is one pass
-/// with no list of pairs in between. The result is the same whatever the order in which the
-/// forms are found out: a gap over 65,535 turns the gaps into whole documents, more than
-/// `max_codes` distinct factors turn everything into plain pairs.
 /// The slot of a key in [`Encoder`]'s hashed memo.
 #[inline]
 fn memo_slot(key: u64) -> usize {
@@ -311,6 +307,10 @@ fn memo_slot(key: u64) -> usize {
 /// frequencies up to 4).
 const DIRECT_KEYS: usize = 5 << 8;
 
+/// Builds a [`Postings`] one posting at a time, in document order: decoding a list is one pass
+/// with no list of pairs in between. The result is the same whatever the order in which the
+/// forms are found out: a gap over 65,535 turns the gaps into whole documents, more than
+/// `max_codes` distinct factors turn everything into plain pairs.
 struct Encoder {
     max_codes: usize,
     form: Form,
