@@ -303,7 +303,9 @@ pub fn build(
 
 impl TextQuery {
     /// Each clause's decoded postings in `snap` (the snapshot the query was built with), looked
-    /// up in its cache once per query: scoring and the matched words then share them.
+    /// up in its cache once per query: scoring and the matched words then share them. They are
+    /// fetched for the clauses as they are at the first call; clauses changed afterwards are not
+    /// seen.
     pub fn lists(&self, snap: &Snapshot) -> tantivy::Result<&ClauseLists> {
         if let Some(lists) = self.lists.get() {
             return Ok(lists);
