@@ -251,3 +251,42 @@ fn free_text_queries_agree_too() {
         assert!(!full.matches.is_empty(), "{text}");
     }
 }
+
+/// A warmed snapshot (lists decoded before any query, as `serve` does) ranks exactly as a cold
+/// one, and `keep_warm` warms each snapshot published after a write.
+#[test]
+fn warm_and_cold_snapshots_rank_the_same() {
+    let engine = Engine::in_memory().unwrap();
+    engine.upsert(&corpus(2000, 11)).unwrap();
+    let opts = MatchOptions {
+        top: 20,
+        ..MatchOptions::default()
+    };
+    let ids: Vec<String> = (0..2000).step_by(97).map(|i| format!("p{i:05}")).collect();
+    let cold: Vec<MatchResult> = ids
+        .iter()
+        .map(|id| engine.match_id(id, &opts).unwrap())
+        .collect();
+    // A fresh snapshot, warmed before its first query.
+    engine.index().reload().unwrap();
+    let warmed = engine.index().warm(usize::MAX).unwrap();
+    assert!(warmed.lists > 0 && warmed.postings > 0 && warmed.terms > 0);
+    let held = engine.index().snapshot().cache.postings_held();
+    assert_eq!(held, warmed.postings);
+    for (id, before) in ids.iter().zip(&cold) {
+        let after = engine.match_id(id, &opts).unwrap();
+        assert_same(&after, before, id);
+    }
+
+    // Kept warm: the snapshot published by the next write gets its lists in the background.
+    engine.index().keep_warm(usize::MAX);
+    engine.upsert(&corpus(2100, 12)[2000..]).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while engine.index().snapshot().cache.postings_held() < held {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new snapshot was not warmed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

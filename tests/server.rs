@@ -674,18 +674,9 @@ fn sigterm_finishes_the_request_in_flight_then_exits() {
         std::thread::spawn(move || raw_call(&agent, &base, "PUT", "/profiles", Some(&body), &[]));
 
     // Wait until the server has started on the PUT, then ask it to stop.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let line = server
-            .log_rx
-            .lock()
-            .unwrap()
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("the PUT never reached the server");
-        if line.contains("method=PUT") && line.contains("started processing request") {
-            break;
-        }
-    }
+    wait_for_log(&server, "the PUT to reach the server", |l| {
+        l.contains("method=PUT") && l.contains("started processing request")
+    });
     assert_eq!(unsafe { libc::kill(server.pid(), libc::SIGTERM) }, 0);
 
     let answer = client.join().unwrap();
@@ -710,6 +701,43 @@ fn sigterm_finishes_the_request_in_flight_then_exits() {
         again.get("/health").body["profiles"].as_u64().unwrap(),
         before + 4000
     );
+}
+
+/// Waits (at most a minute) for the next log line that `wanted` accepts.
+fn wait_for_log(server: &Server, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let line = server
+            .log_rx
+            .lock()
+            .unwrap()
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("waited in vain for {what}"));
+        if wanted(&line) {
+            return line;
+        }
+    }
+}
+
+#[test]
+fn the_server_warms_every_snapshot_it_serves() {
+    let dir = fixture_index();
+    let server = Server::start(&dir.path().join("index"), &[], &[]);
+    let warmed = |l: &str| l.contains("warmed the index snapshot");
+    let first = wait_for_log(&server, "the first warm-up", warmed);
+    assert!(!first.contains(" postings=0 "), "{first}");
+    // A write publishes a new snapshot: it is warmed too.
+    let body = Value::Array((0..20).map(|i| gen_profile(i, "v1")).collect()).to_string();
+    let put = server.call("PUT", "/profiles", Some(&body), &[]);
+    assert_eq!(put.status, 200, "{}", put.body);
+    wait_for_log(&server, "the new snapshot's warm-up", warmed);
+    // Answers are the same as a cold process's (`match_answers_equal_the_cli_json` compares
+    // a warmed server with the CLI too).
+    let ask = json!({"id": fixture_ids(1)[0], "top": 5});
+    let warm = server.post("/match", &ask);
+    assert_eq!(warm.status, 200, "{}", warm.body);
+    let cold = Server::start(&dir.path().join("index"), &[], &["--warm-postings", "0"]);
+    assert_eq!(cold.post("/match", &ask).body, warm.body);
 }
 
 /// The first `n` fixture ids.

@@ -48,6 +48,11 @@ pub struct ServeArgs {
     /// `[server] read_timeout` in the config, or 30].
     #[arg(long, value_name = "SECONDS")]
     pub read_timeout: Option<f64>,
+    /// Posting lists to decode ahead of the queries, in postings (about 3 bytes each): at start
+    /// and after every write or reload, the longest lists are decoded in the background, so
+    /// that the first queries do not pay for it. 0 decodes lists only when a query needs them.
+    #[arg(long, value_name = "POSTINGS", default_value_t = clustermatch::index::cache::DEFAULT_WARM)]
+    pub warm_postings: usize,
 }
 
 /// Runs the service until SIGTERM or Ctrl-C, then finishes in-flight requests.
@@ -101,6 +106,7 @@ pub fn run(settings: &Settings, a: &ServeArgs) -> Result<()> {
     };
     let writes_open = options.token.is_none();
     let profiles = engine.index().len();
+    engine.index().keep_warm(a.warm_postings);
     let app = server::router(Arc::new(engine), options);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -13,6 +13,7 @@ pub mod snapshot;
 pub mod stem;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use tantivy::directory::error::LockError;
@@ -22,6 +23,7 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Ta
 use crate::error::{nearest, Error, Result};
 use crate::profile::Profile;
 use crate::taxonomy::taxonomy;
+pub use cache::Warmed;
 pub use infer::InferParams;
 pub use schema::Fields;
 pub use snapshot::Snapshot;
@@ -153,6 +155,10 @@ pub struct ProfileIndex {
     /// Serialises reloads, so that snapshots are published in commit order.
     reloading: Mutex<()>,
     infer: InferParams,
+    /// Postings to warm each published snapshot with ([`ProfileIndex::keep_warm`]; 0: none).
+    warm_budget: AtomicUsize,
+    /// Number of snapshots published: a background warm-up stops once its snapshot is replaced.
+    published: Arc<AtomicU64>,
 }
 
 /// What an upsert or delete changed.
@@ -232,6 +238,8 @@ impl ProfileIndex {
             write: Mutex::new(()),
             reloading: Mutex::new(()),
             infer: InferParams::default(),
+            warm_budget: AtomicUsize::new(0),
+            published: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -313,13 +321,62 @@ impl ProfileIndex {
     pub fn reload(&self) -> Result<()> {
         let _guard = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
         self.reader.reload().map_err(|e| self.wrap(e))?;
-        let snap =
-            Snapshot::load(self.reader.searcher(), &self.fields).map_err(|e| self.wrap(e))?;
+        let snap = Arc::new(
+            Snapshot::load(self.reader.searcher(), &self.fields).map_err(|e| self.wrap(e))?,
+        );
+        self.published.fetch_add(1, Ordering::SeqCst);
         match self.snapshot.write() {
-            Ok(mut s) => *s = Arc::new(snap),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(snap),
+            Ok(mut s) => *s = snap.clone(),
+            Err(poisoned) => *poisoned.into_inner() = snap.clone(),
         }
+        self.warm_in_background(snap);
         Ok(())
+    }
+
+    /// Decodes the current snapshot's longest posting lists now, within `budget` postings
+    /// (about 3 bytes each), so that the queries after it find them ready: see
+    /// [`Snapshot::warm`]. Rankings are the same warm or cold.
+    pub fn warm(&self, budget: usize) -> Result<Warmed> {
+        self.snapshot()
+            .warm(&self.fields, budget, || true)
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// Warms the current snapshot and every one published after it (after each write or
+    /// reload) in a background thread, within `budget` postings each, as a long-running server
+    /// wants; 0 stops. Queries are served meanwhile (cold lists are decoded on demand, as
+    /// without warming), and a warm-up stops when its snapshot is replaced.
+    pub fn keep_warm(&self, budget: usize) {
+        self.warm_budget.store(budget, Ordering::SeqCst);
+        self.warm_in_background(self.snapshot());
+    }
+
+    fn warm_in_background(&self, snap: Arc<Snapshot>) {
+        let budget = self.warm_budget.load(Ordering::SeqCst);
+        if budget == 0 {
+            return;
+        }
+        let published = self.published.clone();
+        let mine = published.load(Ordering::SeqCst);
+        let fields = self.fields;
+        let spawned = std::thread::Builder::new()
+            .name("index-warm".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                match snap.warm(&fields, budget, || published.load(Ordering::SeqCst) == mine) {
+                    Ok(w) => tracing::info!(
+                        terms = w.terms,
+                        lists = w.lists,
+                        postings = w.postings,
+                        ms = started.elapsed().as_millis() as u64,
+                        "warmed the index snapshot"
+                    ),
+                    Err(e) => tracing::warn!("warming the index snapshot: {e}"),
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot start the index warm-up thread: {e}");
+        }
     }
 
     /// Whether the committed state on disk differs from the current snapshot: one read of the
