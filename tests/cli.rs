@@ -468,6 +468,30 @@ fn a_second_writer_gets_a_clear_error_and_changes_nothing() {
 }
 
 #[test]
+fn optimize_merges_the_index_and_changes_no_ranking() {
+    let ws = Workspace::with_fixtures();
+    let before = match_json(&ws, &["--id", "lyonbiopole", "--top", "10"]);
+    let mut c = ws.cmd();
+    c.arg("optimize");
+    let (code, _, err) = run(c);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("segment(s) -> 1,"), "{err}");
+    assert_eq!(
+        match_json(&ws, &["--id", "lyonbiopole", "--top", "10"]),
+        before
+    );
+    // Like a write, it waits for no one: a second writer gets the lock error.
+    let index = clustermatch::ProfileIndex::open(&ws.path("idx")).expect("open");
+    let writer: tantivy::IndexWriter = index.tantivy().writer(50_000_000).expect("writer");
+    let mut c = ws.cmd();
+    c.arg("optimize");
+    let (code, _, err) = run(c);
+    assert_eq!(code, 1);
+    assert!(err.contains("locked by another writer"), "{err}");
+    drop(writer);
+}
+
+#[test]
 fn tune_writes_a_config_that_eval_reads() {
     let ws = Workspace::with_fixtures();
     let out = ws.path("tuned.toml");

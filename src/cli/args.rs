@@ -34,6 +34,12 @@ pub enum Command {
         after_help = "Examples:\n  clustermatch index --input fixtures/profiles.jsonl\n  clustermatch index --input members.csv --input more.xlsx\n  clustermatch index --delete old-id --delete other-id"
     )]
     Index(IndexArgs),
+    /// Merge the index into one segment (deleted profiles purged): faster queries for an index
+    /// read far more than it is written.
+    #[command(
+        after_help = "Example:\n  clustermatch index --input members.jsonl && clustermatch optimize"
+    )]
+    Optimize,
     /// Rank partners for one organisation, with the reasons for every match.
     #[command(name = "match")]
     #[command(

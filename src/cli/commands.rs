@@ -100,6 +100,18 @@ pub fn run(cli: Cli) -> Result<()> {
     let settings = Settings::resolve(&cli)?;
     match &cli.command {
         Command::Index(a) => super::index_cmd::index(&settings, a),
+        Command::Optimize => {
+            let started = std::time::Instant::now();
+            let engine = settings.engine()?;
+            let (before, after) = engine.index().optimize()?;
+            eprintln!(
+                "optimized {}: {before} segment(s) -> {after}, {} profiles, in {:.1} s",
+                settings.index.display(),
+                engine.index().len(),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
         Command::Match(a) => match_cmd(&settings, a),
         Command::Show(a) => {
             let p = settings.engine()?.get(&a.id)?;

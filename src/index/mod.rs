@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod infer;
+pub mod merge;
 pub mod schema;
 pub mod snapshot;
 pub mod stem;
@@ -51,9 +52,6 @@ fn is_disk_full(e: &TantivyError) -> bool {
 
 /// Indexes up to this many documents are merged into one segment after each write.
 const FORCE_MERGE_MAX_DOCS: u64 = 50_000;
-
-/// Beyond this many segments, a write merges them all whatever the size.
-const MAX_SEGMENTS: usize = 16;
 
 /// What a write does once committed.
 enum Publish {
@@ -434,9 +432,12 @@ impl ProfileIndex {
 
     fn writer(&self) -> Result<IndexWriter<TantivyDocument>> {
         let (threads, memory) = writer_settings();
-        self.index
+        let writer: IndexWriter<TantivyDocument> = self
+            .index
             .writer_with_num_threads(threads, memory)
-            .map_err(|e| self.wrap(e))
+            .map_err(|e| self.wrap(e))?;
+        writer.set_merge_policy(Box::new(merge::Tiered));
+        Ok(writer)
     }
 
     /// Inserts or replaces profiles by id, all in one commit: either all are stored or none.
@@ -588,6 +589,57 @@ impl ProfileIndex {
         }
     }
 
+    /// Merges the segments into as few as possible of at most [`merge::SEGMENT_DOCS`]
+    /// documents each and purges deleted documents, as search engines' force merge does:
+    /// fewer posting lists per term for queries to walk, none of them longer than ranking's
+    /// cache-sized slices. For an index read far more than it is written (an event catalogue,
+    /// a directory rebuilt at night); later writes start new segments beside these. Takes the
+    /// writer lock like a write; the committed index stays valid if it fails halfway. Returns
+    /// the number of segments before and after.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use clustermatch::{Profile, ProfileIndex};
+    /// let index = ProfileIndex::in_memory()?;
+    /// let p = |id: &str| Profile { id: id.into(), name: id.into(), country: "FR".into(), ..Profile::default() };
+    /// index.upsert(&[p("a"), p("b")])?;
+    /// index.delete(&["a".to_string()])?;
+    /// let (_, after) = index.optimize()?;
+    /// assert_eq!(after, 1);
+    /// assert_eq!(index.len(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn optimize(&self) -> Result<(usize, usize)> {
+        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let mut writer = self.writer()?;
+        let _ = writer.garbage_collect_files().wait();
+        let metas = self
+            .index
+            .searchable_segment_metas()
+            .map_err(|e| self.wrap(e))?;
+        let before = metas.len();
+        let segments: Vec<_> = metas
+            .iter()
+            .map(|m| (m.id(), m.num_docs(), m.has_deletes()))
+            .collect();
+        for group in merge::packing(&segments) {
+            if let Err(e) = writer.merge(&group).wait() {
+                let e = if self.disk_is_full() {
+                    Error::DiskFull { path: self.label() }
+                } else {
+                    self.wrap(e)
+                };
+                let _ = writer.garbage_collect_files().wait();
+                return Err(e);
+            }
+        }
+        let _ = writer.garbage_collect_files().wait();
+        writer.wait_merging_threads().map_err(|e| self.wrap(e))?;
+        self.reload()?;
+        let after = self.snapshot().searcher.segment_readers().len();
+        Ok((before, after))
+    }
+
     /// Removes profiles by id, all or nothing: an unknown id is an error and removes nothing.
     pub fn delete(&self, ids: &[String]) -> Result<WriteSummary> {
         self.write(&[], ids)
@@ -598,12 +650,11 @@ impl ProfileIndex {
         // reads: if it fails (a full disk, say), the committed index stays valid with more
         // segments and the merge debris is collected.
         // Small indexes are merged into one segment (cheap, compact); large ones are left to
-        // tantivy's log merge policy unless segments pile up (a forced merge rewrites everything).
+        // the merge policy (`merge::Tiered`), which keeps segments small enough to rank fast.
         let merged = self.index.searchable_segment_metas().and_then(|metas| {
             let docs: u64 = metas.iter().map(|m| u64::from(m.max_doc())).sum();
             let segments: Vec<_> = metas.iter().map(|m| m.id()).collect();
-            if segments.len() > 1 && (docs <= FORCE_MERGE_MAX_DOCS || segments.len() > MAX_SEGMENTS)
-            {
+            if segments.len() > 1 && docs <= FORCE_MERGE_MAX_DOCS {
                 writer.merge(&segments).wait().map(|_| ())
             } else {
                 Ok(())
@@ -716,6 +767,59 @@ mod tests {
             assert_eq!(s.total, idx.len(), "{add:?} {delete:?}");
         }
         assert_eq!(idx.ids(), vec!["a", "b", "b2", "d"]);
+    }
+
+    #[test]
+    fn optimize_leaves_one_segment_that_ranks_as_a_fresh_build() -> Result<()> {
+        let profiles: Vec<Profile> = (0..60)
+            .map(|i| Profile {
+                description: format!(
+                    "{} membranes {}",
+                    ["hydrogen", "textile", "robotics"][i % 3],
+                    "cluster ".repeat(i % 4)
+                ),
+                country: ["FR", "DE", "CN"][i % 3].into(),
+                ..p(&format!("p{i:02}"), &format!("P{i}"))
+            })
+            .collect();
+        let idx = ProfileIndex::in_memory()?;
+        idx.upsert(&profiles[..40])?;
+        let gone = ["p03".to_string(), "p17".to_string()];
+        idx.delete(&gone)?;
+        // A second segment beside the first (the index's own small writes end merged).
+        let mut writer: IndexWriter<TantivyDocument> =
+            idx.tantivy().writer(50_000_000).map_err(|e| idx.wrap(e))?;
+        for p in &profiles[40..] {
+            writer
+                .add_document(idx.document(p))
+                .map_err(|e| idx.wrap(e))?;
+        }
+        writer.commit().map_err(|e| idx.wrap(e))?;
+        drop(writer);
+        idx.reload()?;
+        assert_eq!(idx.snapshot().dead.len(), 2);
+        let segments = idx.snapshot().searcher.segment_readers().len();
+        assert!(segments >= 2);
+        assert_eq!(idx.optimize()?, (segments, 1));
+        assert!(idx.snapshot().dead.is_empty());
+        assert_eq!(idx.len(), 58);
+
+        let live: Vec<Profile> = profiles
+            .into_iter()
+            .filter(|p| !gone.contains(&p.id))
+            .collect();
+        let fresh = ProfileIndex::in_memory()?;
+        fresh.upsert(&live)?;
+        let (merged, fresh) = (crate::Engine::new(idx), crate::Engine::new(fresh));
+        let opts = crate::rank::MatchOptions::default();
+        for id in ["p00", "p05", "p41", "p59"] {
+            let scores = |e: &crate::Engine| -> Result<Vec<(String, f32)>> {
+                let r = e.match_id(id, &opts)?;
+                Ok(r.matches.into_iter().map(|m| (m.id, m.score)).collect())
+            };
+            assert_eq!(scores(&merged)?, scores(&fresh)?, "{id}");
+        }
+        Ok(())
     }
 
     #[test]
