@@ -613,15 +613,16 @@ impl ProfileIndex {
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
         let mut writer = self.writer()?;
         let _ = writer.garbage_collect_files().wait();
-        let metas = self
+        // Ids and sizes only: a segment's metadata held in memory keeps its files from the
+        // garbage collection below.
+        let segments: Vec<_> = self
             .index
             .searchable_segment_metas()
-            .map_err(|e| self.wrap(e))?;
-        let before = metas.len();
-        let segments: Vec<_> = metas
+            .map_err(|e| self.wrap(e))?
             .iter()
             .map(|m| (m.id(), m.num_docs(), m.has_deletes()))
             .collect();
+        let before = segments.len();
         for group in merge::packing(&segments) {
             if let Err(e) = writer.merge(&group).wait() {
                 let e = if self.disk_is_full() {
@@ -633,9 +634,10 @@ impl ProfileIndex {
                 return Err(e);
             }
         }
+        // The merged-away segments' files go now: nothing here holds their metadata.
+        self.reload()?;
         let _ = writer.garbage_collect_files().wait();
         writer.wait_merging_threads().map_err(|e| self.wrap(e))?;
-        self.reload()?;
         let after = self.snapshot().searcher.segment_readers().len();
         Ok((before, after))
     }
@@ -782,7 +784,11 @@ mod tests {
                 ..p(&format!("p{i:02}"), &format!("P{i}"))
             })
             .collect();
-        let idx = ProfileIndex::in_memory()?;
+        let dir = tempfile::tempdir().map_err(|e| Error::Io {
+            path: PathBuf::from("(temp)"),
+            source: e,
+        })?;
+        let idx = ProfileIndex::open_or_create(dir.path())?;
         idx.upsert(&profiles[..40])?;
         let gone = ["p03".to_string(), "p17".to_string()];
         idx.delete(&gone)?;
@@ -803,6 +809,18 @@ mod tests {
         assert_eq!(idx.optimize()?, (segments, 1));
         assert!(idx.snapshot().dead.is_empty());
         assert_eq!(idx.len(), 58);
+        // The merged-away segments' files are gone: one segment's files are left.
+        let mut segments: Vec<String> = std::fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|f| f.extension().is_some_and(|e| e != "json" && e != "lock"))
+            .filter_map(|f| f.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .collect();
+        segments.sort();
+        segments.dedup();
+        assert_eq!(segments.len(), 1, "{segments:?}");
 
         let live: Vec<Profile> = profiles
             .into_iter()
