@@ -532,7 +532,7 @@ pub const MIN_WARM_LIST: usize = 8;
 pub struct Warmed {
     /// (field, term) lookups added.
     pub terms: usize,
-    /// Posting lists decoded.
+    /// Posting lists it made sure are held (decoded by it, or before it by a query).
     pub lists: usize,
     /// Postings in them.
     pub postings: usize,
@@ -592,14 +592,10 @@ impl Cache {
             // are looked up each time.
             return infos;
         }
-        let at = match terms.iter().position(|(f, _)| *f == field) {
-            Some(at) => at,
-            None => {
-                terms.push((field, FxHashMap::default()));
-                terms.len() - 1
-            }
-        };
-        terms[at].1.entry(term.to_string()).or_insert(infos).clone()
+        field_map(&mut terms, field)
+            .entry(term.to_string())
+            .or_insert(infos)
+            .clone()
     }
 
     /// The decoded postings, in document order, of the term described by `info` in `field` of
@@ -638,7 +634,7 @@ impl Cache {
     /// [`MIN_WARM_LIST`] postings, longest first (ties by field, segment and place), while the
     /// postings held stay within `budget`. The long lists are the ones that cost a cold query
     /// most. Stops early, returning what it did, when `keep_going` says so (checked between
-    /// lists: a server stops warming a snapshot it no longer serves). Scores are the same warm
+    /// fields and between lists: a server stops warming a snapshot it no longer serves). Scores are the same warm
     /// or cold: a list decoded here is the one a query would decode.
     pub fn warm(
         &self,
@@ -650,6 +646,9 @@ impl Cache {
         let mut warmed = Warmed::default();
         let mut lists = Vec::new();
         for &field in fields {
+            if !keep_going() {
+                return Ok(warmed);
+            }
             warmed.terms += self.warm_terms(searcher, field, &mut lists)?;
         }
         lists.sort_unstable_by(|a, b| {
@@ -718,14 +717,7 @@ impl Cache {
         }
         let mut terms = self.terms.write().unwrap_or_else(|e| e.into_inner());
         let mut room = MAX_TERMS.saturating_sub(terms.iter().map(|(_, map)| map.len()).sum());
-        let at = match terms.iter().position(|(f, _)| *f == field) {
-            Some(at) => at,
-            None => {
-                terms.push((field, FxHashMap::default()));
-                terms.len() - 1
-            }
-        };
-        let map = &mut terms[at].1;
+        let map = field_map(&mut terms, field);
         let mut added = 0;
         // In term order, so that which terms fit within the bound does not depend on hashing.
         let mut found: Vec<_> = found.into_iter().collect();
@@ -753,6 +745,21 @@ impl Cache {
         // call. So a poisoned lock's data is sound (here and in `term`).
         self.lists.read().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The term map of one field, made empty on first use.
+fn field_map(
+    terms: &mut Vec<(Field, FxHashMap<String, TermInfos>)>,
+    field: Field,
+) -> &mut FxHashMap<String, TermInfos> {
+    let at = match terms.iter().position(|(f, _)| *f == field) {
+        Some(at) => at,
+        None => {
+            terms.push((field, FxHashMap::default()));
+            terms.len() - 1
+        }
+    };
+    &mut terms[at].1
 }
 
 /// BM25's `avgdl` of a field: its tokens over the documents, deleted ones included until a
@@ -903,11 +910,10 @@ mod tests {
             .clone()
             .expect("term in the only segment");
 
-        // Told to stop at once, it loads the terms but decodes nothing.
+        // Told to stop at once, it does nothing.
         let cache = Cache::default();
         let stopped = cache.warm(&snap.searcher, &fields, 1000, || false)?;
-        assert_eq!((stopped.lists, stopped.postings), (0, 0));
-        assert!(stopped.terms > 0);
+        assert_eq!(stopped, Warmed::default());
         assert_eq!(cache.postings_held(), 0);
 
         // 450 postings: "water" (300) first; "cluster" (200) would pass the budget.

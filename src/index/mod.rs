@@ -630,6 +630,8 @@ impl ProfileIndex {
                 } else {
                     self.wrap(e)
                 };
+                // Merges that ended before it are committed: serve them.
+                let _ = self.reload();
                 let _ = writer.garbage_collect_files().wait();
                 return Err(e);
             }
