@@ -83,17 +83,17 @@ fn fitting(run: &[(u32, SegmentId)]) -> Vec<SegmentId> {
 }
 
 /// The merges of `clustermatch optimize`: segments (live documents, whether any is deleted)
-/// packed largest first into the first group with room, groups of at most [`SEGMENT_DOCS`]
-/// documents. A group of two or more, or a lone segment with deleted documents, is merged.
-/// Ties are broken by segment id, so the same index always packs the same way.
-pub fn packing(segments: &[(SegmentId, u32, bool)]) -> Vec<Vec<SegmentId>> {
+/// packed largest first into the first group with room, groups of at most `cap` documents
+/// ([`SEGMENT_DOCS`]). A group of two or more, or a lone segment with deleted documents, is
+/// merged. Ties are broken by segment id, so the same index always packs the same way.
+pub fn packing(segments: &[(SegmentId, u32, bool)], cap: u32) -> Vec<Vec<SegmentId>> {
     let mut order: Vec<&(SegmentId, u32, bool)> = segments.iter().collect();
     order.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let mut groups: Vec<(u32, Vec<SegmentId>, bool)> = Vec::new();
     for &&(id, docs, deletes) in &order {
         match groups
             .iter_mut()
-            .find(|(total, _, _)| total.saturating_add(docs) <= SEGMENT_DOCS)
+            .find(|(total, _, _)| total.saturating_add(docs) <= cap)
         {
             Some(group) => {
                 group.0 += docs;
@@ -175,7 +175,7 @@ mod tests {
             }
             let packed: Vec<_> = segs.iter().map(|m| (m.id(), m.num_docs(), false)).collect();
             let mut seen = std::collections::HashSet::new();
-            for group in packing(&packed) {
+            for group in packing(&packed, SEGMENT_DOCS) {
                 assert!(group.len() >= 2);
                 assert!(docs_of(&segs, &group).iter().sum::<u32>() <= SEGMENT_DOCS);
                 assert!(group.iter().all(|id| seen.insert(*id)), "{sizes:?}");
@@ -191,18 +191,18 @@ mod tests {
             .iter()
             .map(|&d| (id(d), d, false))
             .collect();
-        assert_eq!(packing(&two), vec![vec![two[0].0, two[1].0]]);
+        assert_eq!(packing(&two, SEGMENT_DOCS), vec![vec![two[0].0, two[1].0]]);
         // A million: fourteen segments of 70k stay, the two small ones join the first.
         let mut million: Vec<_> = (0..14).map(|i| (id(i), 70_000 + i, false)).collect();
         million.push((id(0), 7_484, false));
         million.push((id(0), 7_224, false));
-        let groups = packing(&million);
+        let groups = packing(&million, SEGMENT_DOCS);
         assert_eq!(groups.len(), 1);
         assert_eq!(groups[0], vec![million[13].0, million[14].0, million[15].0]);
         // A lone segment is rewritten only to purge deleted documents.
         let lone = [(id(0), 90_000, false)];
-        assert!(packing(&lone).is_empty());
+        assert!(packing(&lone, SEGMENT_DOCS).is_empty());
         let lone = [(id(0), 90_000, true)];
-        assert_eq!(packing(&lone), vec![vec![lone[0].0]]);
+        assert_eq!(packing(&lone, SEGMENT_DOCS), vec![vec![lone[0].0]]);
     }
 }

@@ -610,8 +610,16 @@ impl ProfileIndex {
     /// # Ok(()) }
     /// ```
     pub fn optimize(&self) -> Result<(usize, usize)> {
+        self.optimize_to(merge::SEGMENT_DOCS)
+    }
+
+    /// [`optimize`](Self::optimize) into segments of at most `cap` documents.
+    fn optimize_to(&self, cap: u32) -> Result<(usize, usize)> {
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
         let mut writer = self.writer()?;
+        // The packing decides every merge: the policy must not start one of its own on a
+        // segment of a group when a merge ends.
+        writer.set_merge_policy(Box::new(tantivy::merge_policy::NoMergePolicy));
         let _ = writer.garbage_collect_files().wait();
         // Ids and sizes only: a segment's metadata held in memory keeps its files from the
         // garbage collection below.
@@ -623,7 +631,7 @@ impl ProfileIndex {
             .map(|m| (m.id(), m.num_docs(), m.has_deletes()))
             .collect();
         let before = segments.len();
-        for group in merge::packing(&segments) {
+        for group in merge::packing(&segments, cap) {
             if let Err(e) = writer.merge(&group).wait() {
                 let e = if self.disk_is_full() {
                     Error::DiskFull { path: self.label() }
@@ -794,21 +802,32 @@ mod tests {
         idx.upsert(&profiles[..40])?;
         let gone = ["p03".to_string(), "p17".to_string()];
         idx.delete(&gone)?;
-        // A second segment beside the first (the index's own small writes end merged).
-        let mut writer: IndexWriter<TantivyDocument> =
-            idx.tantivy().writer(50_000_000).map_err(|e| idx.wrap(e))?;
-        for p in &profiles[40..] {
-            writer
-                .add_document(idx.document(p))
-                .map_err(|e| idx.wrap(e))?;
+        // Ten more segments beside the first (the index's own small writes end merged): enough
+        // for the writers' merge policy to want merges of its own while optimize merges.
+        let mut writer: IndexWriter<TantivyDocument> = idx
+            .tantivy()
+            .writer_with_num_threads(1, 15_000_000)
+            .map_err(|e| idx.wrap(e))?;
+        writer.set_merge_policy(Box::new(tantivy::merge_policy::NoMergePolicy));
+        for batch in profiles[40..].chunks(2) {
+            for p in batch {
+                writer
+                    .add_document(idx.document(p))
+                    .map_err(|e| idx.wrap(e))?;
+            }
+            writer.commit().map_err(|e| idx.wrap(e))?;
         }
-        writer.commit().map_err(|e| idx.wrap(e))?;
         drop(writer);
         idx.reload()?;
         assert_eq!(idx.snapshot().dead.len(), 2);
         let segments = idx.snapshot().searcher.segment_readers().len();
-        assert!(segments >= 2);
-        assert_eq!(idx.optimize()?, (segments, 1));
+        assert!(segments >= 9);
+        // Packed into groups of at most 10 documents first: several merges in a row, with
+        // segments the writers' policy would merge in between.
+        let (before, after) = idx.optimize_to(10)?;
+        assert_eq!(before, segments);
+        assert!(after > 1 && after < segments, "{after} of {segments}");
+        assert_eq!(idx.optimize()?, (after, 1));
         assert!(idx.snapshot().dead.is_empty());
         assert_eq!(idx.len(), 58);
         // The merged-away segments' files are gone: one segment's files are left.
