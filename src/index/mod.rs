@@ -589,7 +589,7 @@ impl ProfileIndex {
         }
     }
 
-    /// Merges the segments into as few as possible of at most [`merge::SEGMENT_DOCS`]
+    /// Merges the segments into as few as possible of at most [`merge::PACKED_DOCS`]
     /// documents each and purges deleted documents, as search engines' force merge does:
     /// fewer posting lists per term for queries to walk, none of them longer than ranking's
     /// cache-sized slices. For an index read far more than it is written (an event catalogue,
@@ -610,7 +610,7 @@ impl ProfileIndex {
     /// # Ok(()) }
     /// ```
     pub fn optimize(&self) -> Result<(usize, usize)> {
-        self.optimize_to(merge::SEGMENT_DOCS)
+        self.optimize_to(merge::PACKED_DOCS)
     }
 
     /// [`optimize`](Self::optimize) into segments of at most `cap` documents.
