@@ -34,8 +34,8 @@ pub enum Command {
         after_help = "Examples:\n  clustermatch index --input fixtures/profiles.jsonl\n  clustermatch index --input members.csv --input more.xlsx\n  clustermatch index --delete old-id --delete other-id"
     )]
     Index(IndexArgs),
-    /// Merge the index into one segment (deleted profiles purged): faster queries for an index
-    /// read far more than it is written.
+    /// Pack the index into as few segments as fit (deleted profiles purged): faster queries for
+    /// an index read far more than it is written.
     #[command(
         after_help = "Example:\n  clustermatch index --input members.jsonl && clustermatch optimize"
     )]

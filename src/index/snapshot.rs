@@ -207,8 +207,8 @@ impl Snapshot {
         budget: usize,
         keep_going: impl Fn() -> bool + Sync,
     ) -> tantivy::Result<Warmed> {
-        let text = [fields.about, fields.offering, fields.seeking];
-        self.cache.warm(&self.searcher, &text, budget, keep_going)
+        self.cache
+            .warm(&self.searcher, &fields.text_fields(), budget, keep_going)
     }
 
     /// Number of live profiles.
