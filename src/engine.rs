@@ -104,6 +104,11 @@ impl Engine {
         &self.index
     }
 
+    /// The index handle, for a call that consumes it ([`ProfileIndex::optimize_last`]).
+    pub fn into_index(self) -> ProfileIndex {
+        self.index
+    }
+
     /// Inserts or replaces profiles by id, all or nothing.
     pub fn upsert(&self, profiles: &[Profile]) -> Result<WriteSummary> {
         self.index.upsert(profiles)

@@ -102,12 +102,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Index(a) => super::index_cmd::index(&settings, a),
         Command::Optimize => {
             let started = std::time::Instant::now();
-            let engine = settings.engine()?;
-            let (before, after) = engine.index().optimize()?;
+            let index = settings.engine()?.into_index();
+            let profiles = index.len();
+            let (before, after) = index.optimize_last()?;
             eprintln!(
-                "optimized {}: {before} segment(s) -> {after}, {} profiles, in {:.1} s",
+                "optimized {}: {before} segment(s) -> {after}, {profiles} profiles, in {:.1} s",
                 settings.index.display(),
-                engine.index().len(),
                 started.elapsed().as_secs_f64()
             );
             Ok(())

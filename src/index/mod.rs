@@ -142,6 +142,24 @@ pub fn writer_settings() -> (usize, usize) {
     (threads, WRITER_MEMORY.max(threads * 20_000_000))
 }
 
+/// The threads of background warm-ups: half the cores (at least one), so that queries and
+/// batches — on their own threads and rayon's global pool — keep the other half while a
+/// snapshot warms. Warm-ups queue here one after another; a stale one stops early. `None` (and
+/// a warning) if its threads cannot be started.
+fn warm_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        rayon::ThreadPoolBuilder::new()
+            .num_threads((cores / 2).max(1))
+            .thread_name(|i| format!("index-warm-{i}"))
+            .build()
+            .map_err(|e| tracing::warn!("cannot start the index warm-up threads: {e}"))
+            .ok()
+    })
+    .as_ref()
+}
+
 /// A handle on a profile index. `Send + Sync`: share it across threads behind an `Arc`.
 pub struct ProfileIndex {
     path: Option<PathBuf>,
@@ -354,27 +372,25 @@ impl ProfileIndex {
         if budget == 0 {
             return;
         }
+        let Some(pool) = warm_pool() else {
+            return;
+        };
         let published = self.published.clone();
         let mine = published.load(Ordering::SeqCst);
         let fields = self.fields;
-        let spawned = std::thread::Builder::new()
-            .name("index-warm".into())
-            .spawn(move || {
-                let started = std::time::Instant::now();
-                match snap.warm(&fields, budget, || published.load(Ordering::SeqCst) == mine) {
-                    Ok(w) => tracing::info!(
-                        terms = w.terms,
-                        lists = w.lists,
-                        postings = w.postings,
-                        ms = started.elapsed().as_millis() as u64,
-                        "warmed the index snapshot"
-                    ),
-                    Err(e) => tracing::warn!("warming the index snapshot: {e}"),
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::warn!("cannot start the index warm-up thread: {e}");
-        }
+        pool.spawn(move || {
+            let started = std::time::Instant::now();
+            match snap.warm(&fields, budget, || published.load(Ordering::SeqCst) == mine) {
+                Ok(w) => tracing::info!(
+                    terms = w.terms,
+                    lists = w.lists,
+                    postings = w.postings,
+                    ms = started.elapsed().as_millis() as u64,
+                    "warmed the index snapshot"
+                ),
+                Err(e) => tracing::warn!("warming the index snapshot: {e}"),
+            }
+        });
     }
 
     /// Whether the committed state on disk differs from the current snapshot: one read of the
@@ -616,13 +632,47 @@ impl ProfileIndex {
     /// [`optimize`](Self::optimize) into segments of at most `cap` documents.
     fn optimize_to(&self, cap: u32) -> Result<(usize, usize)> {
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        let mut writer = self.writer()?;
-        // The packing decides every merge: the policy must not start one of its own on a
-        // segment of a group when a merge ends.
+        let mut writer = self.packing_writer()?;
+        let packed = self.pack(&mut writer, cap);
+        // Merges that ended before a failure are committed too: serve them. The merged-away
+        // segments' files go once no snapshot holds them.
+        let reloaded = self.reload();
+        let _ = writer.garbage_collect_files().wait();
+        let before = packed?;
+        reloaded?;
+        writer.wait_merging_threads().map_err(|e| self.wrap(e))?;
+        Ok((before, self.snapshot().searcher.segment_readers().len()))
+    }
+
+    /// [`optimize`](Self::optimize) for a process that ends after it (the `optimize`
+    /// command): the same merges, but no snapshot of the packed index is loaded — at a million
+    /// profiles that is a second snapshot beside the first, about 250 MB and a second. The
+    /// handle is consumed: its snapshot would show segments that are gone.
+    pub fn optimize_last(self) -> Result<(usize, usize)> {
+        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let mut writer = self.packing_writer()?;
+        let packed = self.pack(&mut writer, merge::PACKED_DOCS);
+        let _ = writer.garbage_collect_files().wait();
+        let before = packed?;
+        writer.wait_merging_threads().map_err(|e| self.wrap(e))?;
+        let after = self.index.searchable_segment_metas();
+        Ok((before, after.map_err(|e| self.wrap(e))?.len()))
+    }
+
+    /// A writer for [`pack`](Self::pack): the packing decides every merge, so the policy must
+    /// not start one of its own on a segment of a group when a merge ends. Old debris goes first.
+    fn packing_writer(&self) -> Result<IndexWriter<TantivyDocument>> {
+        let writer = self.writer()?;
         writer.set_merge_policy(Box::new(tantivy::merge_policy::NoMergePolicy));
         let _ = writer.garbage_collect_files().wait();
+        Ok(writer)
+    }
+
+    /// Merges the segments as [`merge::packing`] groups them (each merge is committed when it
+    /// ends) and returns the number of segments before.
+    fn pack(&self, writer: &mut IndexWriter<TantivyDocument>, cap: u32) -> Result<usize> {
         // Ids and sizes only: a segment's metadata held in memory keeps its files from the
-        // garbage collection below.
+        // garbage collection that follows.
         let segments: Vec<_> = self
             .index
             .searchable_segment_metas()
@@ -630,26 +680,16 @@ impl ProfileIndex {
             .iter()
             .map(|m| (m.id(), m.num_docs(), m.has_deletes()))
             .collect();
-        let before = segments.len();
         for group in merge::packing(&segments, cap) {
-            if let Err(e) = writer.merge(&group).wait() {
-                let e = if self.disk_is_full() {
+            writer.merge(&group).wait().map_err(|e| {
+                if self.disk_is_full() {
                     Error::DiskFull { path: self.label() }
                 } else {
                     self.wrap(e)
-                };
-                // Merges that ended before it are committed: serve them.
-                let _ = self.reload();
-                let _ = writer.garbage_collect_files().wait();
-                return Err(e);
-            }
+                }
+            })?;
         }
-        // The merged-away segments' files go now: nothing here holds their metadata.
-        self.reload()?;
-        let _ = writer.garbage_collect_files().wait();
-        writer.wait_merging_threads().map_err(|e| self.wrap(e))?;
-        let after = self.snapshot().searcher.segment_readers().len();
-        Ok((before, after))
+        Ok(segments.len())
     }
 
     /// Removes profiles by id, all or nothing: an unknown id is an error and removes nothing.
@@ -781,8 +821,9 @@ mod tests {
         assert_eq!(idx.ids(), vec!["a", "b", "b2", "d"]);
     }
 
-    #[test]
-    fn optimize_leaves_one_segment_that_ranks_as_a_fresh_build() -> Result<()> {
+    /// Sixty profiles on disk in eleven or more segments, two of them deleted: the index, the
+    /// live profiles and the number of segments.
+    fn scattered_index(dir: &Path) -> Result<(ProfileIndex, Vec<Profile>, usize)> {
         let profiles: Vec<Profile> = (0..60)
             .map(|i| Profile {
                 description: format!(
@@ -794,11 +835,7 @@ mod tests {
                 ..p(&format!("p{i:02}"), &format!("P{i}"))
             })
             .collect();
-        let dir = tempfile::tempdir().map_err(|e| Error::Io {
-            path: PathBuf::from("(temp)"),
-            source: e,
-        })?;
-        let idx = ProfileIndex::open_or_create(dir.path())?;
+        let idx = ProfileIndex::open_or_create(dir)?;
         idx.upsert(&profiles[..40])?;
         let gone = ["p03".to_string(), "p17".to_string()];
         idx.delete(&gone)?;
@@ -822,16 +859,16 @@ mod tests {
         assert_eq!(idx.snapshot().dead.len(), 2);
         let segments = idx.snapshot().searcher.segment_readers().len();
         assert!(segments >= 9);
-        // Packed into groups of at most 10 documents first: several merges in a row, with
-        // segments the writers' policy would merge in between.
-        let (before, after) = idx.optimize_to(10)?;
-        assert_eq!(before, segments);
-        assert!(after > 1 && after < segments, "{after} of {segments}");
-        assert_eq!(idx.optimize()?, (after, 1));
-        assert!(idx.snapshot().dead.is_empty());
-        assert_eq!(idx.len(), 58);
-        // The merged-away segments' files are gone: one segment's files are left.
-        let mut segments: Vec<String> = std::fs::read_dir(dir.path())
+        let live = profiles
+            .into_iter()
+            .filter(|p| !gone.contains(&p.id))
+            .collect();
+        Ok((idx, live, segments))
+    }
+
+    /// The segments whose files are in an index directory.
+    fn segment_files(dir: &Path) -> Vec<String> {
+        let mut segments: Vec<String> = std::fs::read_dir(dir)
             .into_iter()
             .flatten()
             .flatten()
@@ -841,14 +878,15 @@ mod tests {
             .collect();
         segments.sort();
         segments.dedup();
-        assert_eq!(segments.len(), 1, "{segments:?}");
+        segments
+    }
 
-        let live: Vec<Profile> = profiles
-            .into_iter()
-            .filter(|p| !gone.contains(&p.id))
-            .collect();
+    /// Asserts that an index ranks exactly as a fresh build of `live`.
+    fn assert_ranks_as_fresh(idx: ProfileIndex, live: &[Profile]) -> Result<()> {
+        assert!(idx.snapshot().dead.is_empty());
+        assert_eq!(idx.len(), live.len());
         let fresh = ProfileIndex::in_memory()?;
-        fresh.upsert(&live)?;
+        fresh.upsert(live)?;
         let (merged, fresh) = (crate::Engine::new(idx), crate::Engine::new(fresh));
         let opts = crate::rank::MatchOptions::default();
         for id in ["p00", "p05", "p41", "p59"] {
@@ -858,6 +896,99 @@ mod tests {
             };
             assert_eq!(scores(&merged)?, scores(&fresh)?, "{id}");
         }
+        Ok(())
+    }
+
+    fn temp_dir() -> Result<tempfile::TempDir> {
+        tempfile::tempdir().map_err(|e| Error::Io {
+            path: PathBuf::from("(temp)"),
+            source: e,
+        })
+    }
+
+    #[test]
+    fn optimize_leaves_one_segment_that_ranks_as_a_fresh_build() -> Result<()> {
+        let dir = temp_dir()?;
+        let (idx, live, segments) = scattered_index(dir.path())?;
+        // Packed into groups of at most 10 documents first: several merges in a row, with
+        // segments the writers' policy would merge in between.
+        let (before, after) = idx.optimize_to(10)?;
+        assert_eq!(before, segments);
+        assert!(after > 1 && after < segments, "{after} of {segments}");
+        assert_eq!(idx.optimize()?, (after, 1));
+        // The merged-away segments' files are gone: one segment's files are left.
+        let files = segment_files(dir.path());
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert_ranks_as_fresh(idx, &live)
+    }
+
+    #[test]
+    fn optimize_last_packs_without_a_snapshot_and_leaves_no_debris() -> Result<()> {
+        let dir = temp_dir()?;
+        let (idx, live, segments) = scattered_index(dir.path())?;
+        assert_eq!(idx.optimize_last()?, (segments, 1));
+        let files = segment_files(dir.path());
+        assert_eq!(files.len(), 1, "{files:?}");
+        let idx = ProfileIndex::open(dir.path())?;
+        assert_eq!(idx.snapshot().searcher.segment_readers().len(), 1);
+        assert_ranks_as_fresh(idx, &live)
+    }
+
+    /// A flag and its condition: jobs wait until the flag is set.
+    type Gate = Arc<(Mutex<bool>, std::sync::Condvar)>;
+
+    fn wait_for(gate: &Gate) {
+        let (open, opened) = &**gate;
+        let mut open = open.lock().unwrap_or_else(|p| p.into_inner());
+        while !*open {
+            open = opened.wait(open).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Opens a gate when dropped (also when a test fails), so that the jobs waiting on it end.
+    struct Opener(Gate);
+
+    impl Drop for Opener {
+        fn drop(&mut self) {
+            let (open, opened) = &*self.0;
+            *open.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            opened.notify_all();
+        }
+    }
+
+    #[test]
+    fn background_warm_ups_do_not_wait_for_the_global_pool() -> Result<()> {
+        let idx = ProfileIndex::in_memory()?;
+        let profiles: Vec<Profile> = (0..40)
+            .map(|i| Profile {
+                description: format!("hydrogen membranes for ports {i}"),
+                ..p(&format!("p{i:02}"), &format!("P{i}"))
+            })
+            .collect();
+        idx.upsert(&profiles)?;
+        // Every thread of rayon's global pool busy (as under a long batch) until the gate opens.
+        let opener = Opener(Arc::new((Mutex::new(false), std::sync::Condvar::new())));
+        let started = Arc::new(AtomicUsize::new(0));
+        for _ in 0..rayon::current_num_threads() {
+            let (gate, started) = (opener.0.clone(), started.clone());
+            rayon::spawn(move || {
+                started.fetch_add(1, Ordering::SeqCst);
+                wait_for(&gate);
+            });
+        }
+        while started.load(Ordering::SeqCst) < rayon::current_num_threads() {
+            std::thread::yield_now();
+        }
+        idx.keep_warm(usize::MAX);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while idx.snapshot().cache.postings_held() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the warm-up waited for the global pool"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        drop(opener);
         Ok(())
     }
 
