@@ -214,9 +214,8 @@ fn match_id(
     }
     let index = engine.index();
     let snap = index.snapshot();
-    let row = *snap
-        .by_id
-        .get(id)
+    let row = snap
+        .row_of_id(id)
         .ok_or_else(|| clustermatch::Error::Usage(format!("unknown id {id}")))?;
     let r = snap.rows[row as usize];
     let q = ResolvedQuery {

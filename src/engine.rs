@@ -199,7 +199,7 @@ impl Engine {
         params: &ScoringParams,
     ) -> Result<MatchResult> {
         let snap = self.index.snapshot();
-        let Some(&row) = snap.by_id.get(id) else {
+        let Some(row) = snap.row_of_id(id) else {
             return Err(self.index.unknown_id(&snap, id));
         };
         let profile = self.index.profile_at(&snap, row)?;
@@ -227,14 +227,13 @@ impl Engine {
     /// Scores and explains one pair: how well `candidate` suits `query` (both stored).
     pub fn explain_pair(&self, query: &str, candidate: &str) -> Result<Match> {
         let snap = self.index.snapshot();
-        if !snap.by_id.contains_key(candidate) {
+        if !snap.contains_id(candidate) {
             return Err(self.index.unknown_id(&snap, candidate));
         }
         let others: Vec<String> = snap
-            .by_id
-            .keys()
-            .filter(|id| id.as_str() != candidate)
-            .cloned()
+            .live_ids()
+            .filter(|id| *id != candidate)
+            .map(str::to_string)
             .collect();
         let opts = MatchOptions {
             top: 1,

@@ -61,8 +61,8 @@ pub fn read_truth(path: &Path, engine: &Engine) -> Result<Vec<Pair>> {
         let get = |i: usize| rec.get(i).unwrap_or("").trim().to_string();
         let (a, b) = (get(ia), get(ib));
         for (field, id) in [("a", &a), ("b", &b)] {
-            if !snap.by_id.contains_key(id) {
-                let hint = crate::error::nearest(id, snap.by_id.keys().map(String::as_str));
+            if !snap.contains_id(id) {
+                let hint = crate::error::nearest(id, snap.live_ids());
                 errors.push(
                     Diagnostic::new(&label, format!("unknown profile id \"{id}\""))
                         .at_line(line)

@@ -108,7 +108,7 @@ fn corpus(n: usize, seed: u64) -> Vec<Profile> {
 }
 
 fn resolved(index: &ProfileIndex, snap: &Snapshot, id: &str) -> ResolvedQuery {
-    let row = snap.by_id[id];
+    let row = snap.row_of_id(id).unwrap();
     let r = snap.rows[row as usize];
     ResolvedQuery {
         profile: index.get(id).unwrap(),
@@ -185,7 +185,7 @@ fn pruned_and_exhaustive_top_k_agree() {
     let mut total = 0;
     for i in (0..4000).step_by(53) {
         let id = format!("p{i:05}");
-        if !snap.by_id.contains_key(&id) {
+        if !snap.contains_id(&id) {
             continue;
         }
         let q = resolved(index, &snap, &id);

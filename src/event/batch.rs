@@ -175,7 +175,7 @@ pub fn plan_with(
     let mut profiles: Vec<Profile> = Vec::new();
     if let Some(index) = against {
         let snap = index.index().snapshot();
-        let mut rows: Vec<u32> = snap.by_id.values().copied().collect();
+        let mut rows: Vec<u32> = snap.live_rows().collect();
         rows.sort_unstable();
         for row in rows {
             let p = index.index().profile_at(&snap, row)?;
@@ -191,7 +191,7 @@ pub fn plan_with(
     let snap = engine.index().snapshot();
     let row_of: Vec<u32> = participants
         .iter()
-        .map(|p| snap.by_id.get(&p.profile.id).copied().unwrap_or(u32::MAX))
+        .map(|p| snap.row_of_id(&p.profile.id).unwrap_or(u32::MAX))
         .collect();
     let mut part_of_row: Vec<u32> = vec![u32::MAX; snap.rows.len()];
     for (i, &r) in row_of.iter().enumerate() {
@@ -228,7 +228,7 @@ pub fn plan_with(
             }
             let by = |x: &(u32, f32), y: &(u32, f32)| {
                 y.1.total_cmp(&x.1)
-                    .then_with(|| snap.ids[x.0 as usize].cmp(&snap.ids[y.0 as usize]))
+                    .then_with(|| snap.id_of(x.0).cmp(snap.id_of(y.0)))
             };
             let cutoff = top_k(&mut mine, k, by);
             top_k(&mut others, r_out, by);
@@ -465,7 +465,7 @@ pub fn plan_with(
     for list in recs_of.iter_mut() {
         list.sort_by(|x, y| {
             y.1.total_cmp(&x.1)
-                .then_with(|| snap.ids[x.0 as usize].cmp(&snap.ids[y.0 as usize]))
+                .then_with(|| snap.id_of(x.0).cmp(snap.id_of(y.0)))
         });
         list.truncate(r_out);
     }
@@ -643,7 +643,7 @@ pub fn plan_with(
             } else if !at_event {
                 Some(Unscheduled {
                     a: id(i),
-                    b: snap.ids[r as usize].clone(),
+                    b: snap.id_of(r).to_string(),
                     score: m,
                     requested: None,
                     reason: UnscheduledReason::NotAtEvent,
@@ -666,7 +666,7 @@ pub fn plan_with(
             recommendations.push(Recommendation {
                 participant: id(i),
                 rank: rank + 1,
-                partner: snap.ids[r as usize].clone(),
+                partner: snap.id_of(r).to_string(),
                 partner_name: name,
                 partner_country: country,
                 at_event,

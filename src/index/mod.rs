@@ -114,7 +114,7 @@ impl ProfileSink<'_> {
         let index = self.index;
         let docs: Vec<TantivyDocument> = profiles.par_iter().map(|p| index.document(p)).collect();
         for (p, doc) in profiles.iter().zip(docs) {
-            let existed = self.before.by_id.contains_key(&p.id) || !self.seen.insert(p.id.clone());
+            let existed = self.before.contains_id(&p.id) || !self.seen.insert(p.id.clone());
             if existed {
                 if !self.deleted.is_empty() {
                     self.deleted.remove(p.id.as_str());
@@ -337,9 +337,10 @@ impl ProfileIndex {
     pub fn reload(&self) -> Result<()> {
         let _guard = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
         self.reader.reload().map_err(|e| self.wrap(e))?;
-        let snap = Arc::new(
-            Snapshot::load(self.reader.searcher(), &self.fields).map_err(|e| self.wrap(e))?,
-        );
+        // The segments the current snapshot holds keep their columns: only new ones are read.
+        let snap =
+            Snapshot::load_after(self.reader.searcher(), &self.fields, Some(&self.snapshot()));
+        let snap = Arc::new(snap.map_err(|e| self.wrap(e))?);
         self.published.fetch_add(1, Ordering::SeqCst);
         match self.snapshot.write() {
             Ok(mut s) => *s = snap.clone(),
@@ -539,7 +540,7 @@ impl ProfileIndex {
         self.refresh_unlocked()?;
         let before = self.snapshot();
         for id in delete {
-            if !before.by_id.contains_key(id) {
+            if !before.contains_id(id) {
                 return Err(self.unknown_id(&before, id));
             }
         }
@@ -727,8 +728,8 @@ impl ProfileIndex {
     }
 
     pub(crate) fn unknown_id(&self, snap: &Snapshot, id: &str) -> Error {
-        let suggestion = if snap.by_id.len() <= 100_000 {
-            nearest(id, snap.by_id.keys().map(String::as_str))
+        let suggestion = if snap.len() <= 100_000 {
+            nearest(id, snap.live_ids())
         } else {
             None
         };
@@ -741,7 +742,7 @@ impl ProfileIndex {
     /// The stored profile with an id.
     pub fn get(&self, id: &str) -> Result<Profile> {
         let snap = self.snapshot();
-        let Some(&row) = snap.by_id.get(id) else {
+        let Some(row) = snap.row_of_id(id) else {
             return Err(self.unknown_id(&snap, id));
         };
         self.profile_at(&snap, row)
@@ -766,7 +767,7 @@ impl ProfileIndex {
 
     /// Every live profile id, sorted.
     pub fn ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.snapshot().by_id.keys().cloned().collect();
+        let mut ids: Vec<String> = self.snapshot().live_ids().map(str::to_string).collect();
         ids.sort();
         ids
     }
@@ -804,7 +805,7 @@ mod tests {
             let before = idx.snapshot();
             let known: Vec<&String> = delete
                 .iter()
-                .filter(|id| before.by_id.contains_key(id.as_str()))
+                .filter(|id| before.contains_id(id.as_str()))
                 .collect();
             if known.len() < delete.len() {
                 assert!(idx
@@ -1018,7 +1019,7 @@ mod tests {
         let idx = ProfileIndex::in_memory().unwrap();
         idx.upsert(&[p("a", "A")]).unwrap();
         let snap = idx.snapshot();
-        let row = snap.rows[snap.by_id["a"] as usize];
+        let row = snap.rows[snap.row_of_id("a").unwrap() as usize];
         assert!(row.inferred);
         assert!(!row.sectors.is_empty());
     }

@@ -6,8 +6,10 @@
 //! old one keep a consistent view.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use tantivy::columnar::StrColumn;
+use tantivy::index::SegmentId;
 use tantivy::{DocAddress, DocId, Searcher};
 
 use super::cache::{Cache, Warmed};
@@ -15,7 +17,7 @@ use super::schema::{Fields, INFERRED_BIT};
 use crate::taxonomy::SectorSet;
 
 /// Structured signals of one row.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Row {
     /// Sector set (own or inferred).
     pub sectors: SectorSet,
@@ -39,131 +41,177 @@ pub struct Snapshot {
     pub searcher: Searcher,
     /// One entry per row.
     pub rows: Vec<Row>,
-    /// Profile id of each row (empty for deleted rows).
-    pub ids: Vec<String>,
     /// Target country numbers of all rows, concatenated.
     pub targets: Vec<u16>,
     /// First row of each segment.
     pub segment_base: Vec<u32>,
-    /// Row of each live id.
-    pub by_id: HashMap<String, u32>,
+    /// First entry of each segment in `targets`.
+    targets_base: Vec<u32>,
     /// Rows of deleted documents, in order.
     pub dead: Vec<u32>,
     /// Term lookups and posting lists decoded by the queries of this snapshot.
     pub cache: Cache,
-    /// Display names of all rows, concatenated (empty in indexes without a name column).
+    /// The columns of each segment, shared with the other snapshots that hold the segment.
+    parts: Vec<Arc<Part>>,
+    /// Number of live rows.
+    live: usize,
+}
+
+/// The string columns of one segment: loaded once, when a snapshot first holds the segment,
+/// and shared by the snapshots after it, which copy its rows and targets from the snapshot
+/// before — a write then reads only the segments it made (at a million profiles the whole
+/// load takes about a second).
+struct Part {
+    segment: SegmentId,
+    /// Profile id of each document.
+    ids: Vec<String>,
+    /// The last document with each id. A delete removes every copy of an id written before
+    /// it, so when the last copy in a segment is deleted, so are the earlier ones.
+    by_id: HashMap<String, DocId>,
+    /// Display names, concatenated (empty in indexes without a name column).
     names: String,
-    /// End of each row's name in `names` (empty in indexes without a name column).
+    /// End of each document's name in `names` (empty in indexes without a name column).
     name_ends: Vec<usize>,
 }
 
 impl Snapshot {
     /// Loads the columns of every segment of a searcher.
     pub fn load(searcher: Searcher, fields: &Fields) -> tantivy::Result<Snapshot> {
-        let total: usize = searcher
-            .segment_readers()
-            .iter()
-            .map(|s| s.max_doc() as usize)
-            .sum();
+        Self::load_after(searcher, fields, None)
+    }
+
+    /// Like [`load`](Self::load), but takes the columns of the segments `previous` holds
+    /// from it instead of reading them again; only deletes are read for those.
+    pub fn load_after(
+        searcher: Searcher,
+        fields: &Fields,
+        previous: Option<&Snapshot>,
+    ) -> tantivy::Result<Snapshot> {
+        let readers = searcher.segment_readers();
+        let total: usize = readers.iter().map(|s| s.max_doc() as usize).sum();
         let mut snap = Snapshot {
             rows: Vec::with_capacity(total),
-            ids: Vec::with_capacity(total),
             targets: Vec::new(),
-            segment_base: Vec::new(),
-            by_id: HashMap::with_capacity(total),
+            segment_base: Vec::with_capacity(readers.len()),
+            targets_base: Vec::with_capacity(readers.len()),
             dead: Vec::new(),
             cache: Cache::default(),
-            names: String::new(),
-            name_ends: Vec::new(),
+            parts: Vec::with_capacity(readers.len()),
+            live: 0,
             searcher: searcher.clone(),
         };
-        for seg in searcher.segment_readers() {
-            snap.segment_base.push(snap.rows.len() as u32);
-            snap.load_segment(seg, fields)?;
+        for seg in readers {
+            let known = previous.and_then(|p| {
+                let i = p.parts.iter().position(|x| x.segment == seg.segment_id())?;
+                Some((p, i))
+            });
+            match known {
+                Some((p, i)) => {
+                    let (rows, targets, from) = p.segment(i);
+                    snap.add_segment(seg, p.parts[i].clone(), rows, targets, from);
+                }
+                None => {
+                    let (part, rows, targets) = Part::load(seg, &searcher, fields)?;
+                    snap.add_segment(seg, Arc::new(part), &rows, &targets, 0);
+                }
+            }
         }
         Ok(snap)
     }
 
-    fn load_segment(
+    /// The rows and targets of segment `i`, and the index of its first target.
+    fn segment(&self, i: usize) -> (&[Row], &[u16], u32) {
+        let rows_end = self
+            .segment_base
+            .get(i + 1)
+            .map_or(self.rows.len(), |&e| e as usize);
+        let targets_end = self
+            .targets_base
+            .get(i + 1)
+            .map_or(self.targets.len(), |&e| e as usize);
+        let (rows_start, from) = (self.segment_base[i], self.targets_base[i]);
+        (
+            &self.rows[rows_start as usize..rows_end],
+            &self.targets[from as usize..targets_end],
+            from,
+        )
+    }
+
+    /// Appends a segment's rows, alive as its deletes say; `from` is the index of the first
+    /// of `targets` that the rows' `targets_start` count from.
+    fn add_segment(
         &mut self,
         seg: &tantivy::SegmentReader,
-        fields: &Fields,
-    ) -> tantivy::Result<()> {
-        let ff = seg.fast_fields();
-        let schema = self.searcher.schema();
-        let name = |f| schema.get_field_name(f).to_string();
-        let sectors = ff.u64(&name(fields.sectors))?;
-        let country = ff.u64(&name(fields.country))?;
-        let kind = ff.u64(&name(fields.kind))?;
-        let targets = ff.u64(&name(fields.targets))?;
-        let ids = ff.str(&name(fields.id))?;
-        let names = match fields.name {
-            Some(f) => ff.str(&name(f))?,
-            None => None,
-        };
-        let names_by_ord = match &names {
-            Some(col) => Some(dictionary(col)?),
-            None => None,
-        };
-        // Every id of the segment, by term ordinal: one pass over the dictionary instead of a
-        // (block-decompressing) lookup per document.
-        let by_ord = match &ids {
-            Some(col) => dictionary(col)?,
-            None => Vec::new(),
-        };
-        let mut buf = String::new();
-        for doc in 0..seg.max_doc() {
-            let alive = !seg.is_deleted(doc);
-            let mask = sectors.first(doc).unwrap_or(0);
-            let start = self.targets.len() as u32;
+        part: Arc<Part>,
+        rows: &[Row],
+        targets: &[u16],
+        from: u32,
+    ) {
+        let base = self.rows.len() as u32;
+        let offset = self.targets.len() as u32;
+        self.segment_base.push(base);
+        self.targets_base.push(offset);
+        self.targets.extend_from_slice(targets);
+        for (doc, row) in rows.iter().enumerate() {
+            let alive = !seg.is_deleted(doc as DocId);
             if alive {
-                self.targets.extend(
-                    targets
-                        .values_for_doc(doc)
-                        .map(|v| v.min(u16::MAX as u64) as u16),
-                );
-            }
-            let row = Row {
-                sectors: SectorSet(mask & !INFERRED_BIT),
-                inferred: mask & INFERRED_BIT != 0,
-                country: country.first(doc).unwrap_or(u16::MAX as u64) as u16,
-                kind: kind.first(doc).unwrap_or(0) as u8,
-                alive,
-                targets_start: start,
-                targets_len: (self.targets.len() as u32 - start) as u16,
-            };
-            buf.clear();
-            if alive {
-                if let Some(col) = &ids {
-                    if let Some(id) = col
-                        .term_ords(doc)
-                        .next()
-                        .and_then(|ord| by_ord.get(ord as usize))
-                    {
-                        buf.push_str(id);
-                    }
-                }
-                self.by_id.insert(buf.clone(), self.rows.len() as u32);
+                self.live += 1;
             } else {
-                self.dead.push(self.rows.len() as u32);
+                self.dead.push(base + doc as u32);
             }
-            self.ids
-                .push(if alive { buf.clone() } else { String::new() });
-            if fields.name.is_some() {
-                if let (Some(col), Some(by_ord)) = (&names, &names_by_ord) {
-                    if let Some(name) = col
-                        .term_ords(doc)
-                        .next()
-                        .and_then(|ord| by_ord.get(ord as usize))
-                    {
-                        self.names.push_str(name);
-                    }
-                }
-                self.name_ends.push(self.names.len());
-            }
-            self.rows.push(row);
+            self.rows.push(Row {
+                alive,
+                targets_start: row.targets_start - from + offset,
+                ..*row
+            });
         }
-        Ok(())
+        self.parts.push(part);
+    }
+
+    /// The row of a live profile id.
+    pub fn row_of_id(&self, id: &str) -> Option<u32> {
+        // Later segments first: were an id live twice, the later copy would count.
+        for (part, &base) in self.parts.iter().zip(&self.segment_base).rev() {
+            if let Some(&doc) = part.by_id.get(id) {
+                let row = base + doc;
+                if self.rows[row as usize].alive {
+                    return Some(row);
+                }
+            }
+        }
+        None
+    }
+
+    /// Whether a profile id is live.
+    pub fn contains_id(&self, id: &str) -> bool {
+        self.row_of_id(id).is_some()
+    }
+
+    /// The profile id of a row (empty for a deleted row).
+    pub fn id_of(&self, row: u32) -> &str {
+        match self.part_of(row) {
+            Some((part, doc)) if self.rows[row as usize].alive => &part.ids[doc as usize],
+            _ => "",
+        }
+    }
+
+    /// The live rows, in order.
+    pub fn live_rows(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.rows.len() as u32).filter(|&r| self.rows[r as usize].alive)
+    }
+
+    /// The live profile ids, in row order.
+    pub fn live_ids(&self) -> impl Iterator<Item = &str> + '_ {
+        self.live_rows().map(|r| self.id_of(r))
+    }
+
+    /// The segment's columns and the document of a row.
+    fn part_of(&self, row: u32) -> Option<(&Part, DocId)> {
+        let seg = self
+            .segment_base
+            .partition_point(|b| *b <= row)
+            .checked_sub(1)?;
+        Some((self.parts.get(seg)?, row - self.segment_base[seg]))
     }
 
     /// Target country numbers of a row.
@@ -189,13 +237,14 @@ impl Snapshot {
     /// The display name of a row, read from the index's name column; `None` when the index
     /// has no such column (built by an older version: read the stored profile instead).
     pub fn name_of(&self, row: u32) -> Option<&str> {
-        let row = row as usize;
-        let end = *self.name_ends.get(row)?;
-        let start = match row {
+        let (part, doc) = self.part_of(row)?;
+        let doc = doc as usize;
+        let end = *part.name_ends.get(doc)?;
+        let start = match doc {
             0 => 0,
-            _ => self.name_ends[row - 1],
+            _ => part.name_ends[doc - 1],
         };
-        self.names.get(start..end)
+        part.names.get(start..end)
     }
 
     /// Decodes this snapshot's longest posting lists of the text fields, and loads their term
@@ -213,13 +262,89 @@ impl Snapshot {
 
     /// Number of live profiles.
     pub fn len(&self) -> usize {
-        self.by_id.len()
+        self.live
     }
 
     /// Whether no profile is live.
     pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
+        self.live == 0
     }
+}
+
+impl Part {
+    /// Reads a segment's columns.
+    fn load(
+        seg: &tantivy::SegmentReader,
+        searcher: &Searcher,
+        fields: &Fields,
+    ) -> tantivy::Result<(Part, Vec<Row>, Vec<u16>)> {
+        let ff = seg.fast_fields();
+        let schema = searcher.schema();
+        let name = |f| schema.get_field_name(f).to_string();
+        let sectors = ff.u64(&name(fields.sectors))?;
+        let country = ff.u64(&name(fields.country))?;
+        let kind = ff.u64(&name(fields.kind))?;
+        let targets = ff.u64(&name(fields.targets))?;
+        let ids = ff.str(&name(fields.id))?;
+        let names = match fields.name {
+            Some(f) => ff.str(&name(f))?,
+            None => None,
+        };
+        // Every term of the string columns by ordinal: one pass over each dictionary instead of
+        // a (block-decompressing) lookup per document.
+        let names_by_ord = match &names {
+            Some(col) => Some(dictionary(col)?),
+            None => None,
+        };
+        let ids_by_ord = match &ids {
+            Some(col) => dictionary(col)?,
+            None => Vec::new(),
+        };
+        let docs = seg.max_doc() as usize;
+        let mut part = Part {
+            segment: seg.segment_id(),
+            ids: Vec::with_capacity(docs),
+            by_id: HashMap::with_capacity(docs),
+            names: String::new(),
+            name_ends: Vec::new(),
+        };
+        let (mut rows, mut all_targets) = (Vec::with_capacity(docs), Vec::new());
+        for doc in 0..seg.max_doc() {
+            let mask = sectors.first(doc).unwrap_or(0);
+            let start = all_targets.len() as u32;
+            all_targets.extend(
+                targets
+                    .values_for_doc(doc)
+                    .map(|v| v.min(u16::MAX as u64) as u16),
+            );
+            rows.push(Row {
+                sectors: SectorSet(mask & !INFERRED_BIT),
+                inferred: mask & INFERRED_BIT != 0,
+                country: country.first(doc).unwrap_or(u16::MAX as u64) as u16,
+                kind: kind.first(doc).unwrap_or(0) as u8,
+                alive: false,
+                targets_start: start,
+                targets_len: (all_targets.len() as u32 - start) as u16,
+            });
+            let id = first_term(ids.as_ref(), &ids_by_ord, doc).unwrap_or_default();
+            part.by_id.insert(id.to_string(), doc);
+            part.ids.push(id.to_string());
+            if fields.name.is_some() {
+                if let Some(by_ord) = &names_by_ord {
+                    let name = first_term(names.as_ref(), by_ord, doc).unwrap_or_default();
+                    part.names.push_str(name);
+                }
+                part.name_ends.push(part.names.len());
+            }
+        }
+        Ok((part, rows, all_targets))
+    }
+}
+
+/// The first value of a document in a string column, by its term ordinal.
+fn first_term<'a>(col: Option<&StrColumn>, by_ord: &'a [String], doc: DocId) -> Option<&'a str> {
+    let ord = col?.term_ords(doc).next()?;
+    by_ord.get(ord as usize).map(String::as_str)
 }
 
 /// Every term of a string column's dictionary, by term ordinal: one sequential pass instead of a
@@ -231,4 +356,112 @@ fn dictionary(col: &StrColumn) -> tantivy::Result<Vec<String>> {
         by_ord.push(String::from_utf8_lossy(stream.key()).into_owned());
     }
     Ok(by_ord)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::ProfileIndex;
+    use crate::profile::Profile;
+    use tantivy::{IndexWriter, TantivyDocument, Term};
+
+    fn profile(id: &str, name: &str, targets: &[&str]) -> Profile {
+        Profile {
+            id: id.into(),
+            name: name.into(),
+            country: "DE".into(),
+            description: format!("{name} builds membranes for water treatment"),
+            target_countries: targets.iter().map(|t| t.to_string()).collect(),
+            ..Profile::default()
+        }
+    }
+
+    /// Asserts that a snapshot built by reloads is the snapshot a fresh load gives, and that it
+    /// finds each expected `(id, name)`; returns how many segments it shares with `before`.
+    fn check(snap: &Snapshot, fields: &Fields, live: &[(&str, &str)], before: &Snapshot) -> usize {
+        let fresh = Snapshot::load(snap.searcher.clone(), fields).unwrap();
+        assert_eq!(snap.rows, fresh.rows);
+        assert_eq!(snap.targets, fresh.targets);
+        assert_eq!(snap.segment_base, fresh.segment_base);
+        assert_eq!(snap.dead, fresh.dead);
+        assert_eq!(snap.len(), live.len());
+        assert_eq!(fresh.len(), live.len());
+        for row in 0..snap.rows.len() as u32 {
+            assert_eq!(snap.id_of(row), fresh.id_of(row));
+            assert_eq!(snap.name_of(row), fresh.name_of(row));
+        }
+        for (id, name) in live {
+            let row = snap
+                .row_of_id(id)
+                .unwrap_or_else(|| panic!("{id} not found"));
+            assert_eq!(fresh.row_of_id(id), Some(row));
+            assert_eq!(snap.id_of(row), *id);
+            assert_eq!(snap.name_of(row), Some(*name));
+        }
+        let mut ids: Vec<&str> = snap.live_ids().collect();
+        ids.sort_unstable();
+        let mut want: Vec<&str> = live.iter().map(|(id, _)| *id).collect();
+        want.sort_unstable();
+        assert_eq!(ids, want);
+        snap.parts
+            .iter()
+            .filter(|p| before.parts.iter().any(|b| Arc::ptr_eq(p, b)))
+            .count()
+    }
+
+    #[test]
+    fn reloads_reuse_unchanged_segments_and_match_a_fresh_load() -> tantivy::Result<()> {
+        let idx = ProfileIndex::in_memory().unwrap();
+        let fields = *idx.fields();
+        let mut writer: IndexWriter<TantivyDocument> =
+            idx.tantivy().writer_with_num_threads(1, 15_000_000)?;
+        writer.set_merge_policy(Box::new(tantivy::merge_policy::NoMergePolicy));
+        // Writes as the index's own sink makes them: a replaced id is deleted, then added.
+        let put = |w: &mut IndexWriter<TantivyDocument>, p: &Profile| {
+            w.delete_term(Term::from_field_text(fields.id, &p.id));
+            w.add_document(idx.document(p)).map(|_| ())
+        };
+        let mut before = idx.snapshot();
+
+        put(&mut writer, &profile("a", "A", &["CN"]))?;
+        put(&mut writer, &profile("b", "B", &[]))?;
+        // Replaced within the segment's own write: the first copy is deleted.
+        put(&mut writer, &profile("b", "B2", &["US", "CN"]))?;
+        writer.commit()?;
+        idx.reload().unwrap();
+        let live = [("a", "A"), ("b", "B2")];
+        assert_eq!(check(&idx.snapshot(), &fields, &live, &before), 0);
+        before = idx.snapshot();
+
+        put(&mut writer, &profile("c", "C", &["BR"]))?;
+        put(&mut writer, &profile("a", "A2", &[]))?;
+        writer.commit()?;
+        idx.reload().unwrap();
+        let live = [("a", "A2"), ("b", "B2"), ("c", "C")];
+        // The first segment's columns are reused; its deletes are new.
+        assert_eq!(check(&idx.snapshot(), &fields, &live, &before), 1);
+        before = idx.snapshot();
+
+        writer.delete_term(Term::from_field_text(fields.id, "c"));
+        writer.commit()?;
+        idx.reload().unwrap();
+        let live = [("a", "A2"), ("b", "B2")];
+        assert_eq!(check(&idx.snapshot(), &fields, &live, &before), 2);
+        assert!(idx.snapshot().row_of_id("c").is_none());
+        before = idx.snapshot();
+
+        put(&mut writer, &profile("c", "C3", &["JP"]))?;
+        writer.commit()?;
+        drop(writer);
+        idx.reload().unwrap();
+        let live = [("a", "A2"), ("b", "B2"), ("c", "C3")];
+        assert_eq!(check(&idx.snapshot(), &fields, &live, &before), 2);
+        before = idx.snapshot();
+
+        // Merged into one new segment: nothing to reuse.
+        idx.optimize().unwrap();
+        assert_eq!(check(&idx.snapshot(), &fields, &live, &before), 0);
+        assert_eq!(idx.snapshot().segment_base.len(), 1);
+        Ok(())
+    }
 }

@@ -169,7 +169,7 @@ impl CompiledFilters {
         let mut exclude: Vec<u32> = f
             .exclude
             .iter()
-            .filter_map(|id| snap.by_id.get(id).copied())
+            .filter_map(|id| snap.row_of_id(id))
             .collect();
         exclude.extend(self_row);
         exclude.sort_unstable();
@@ -329,7 +329,7 @@ fn prepare_query(
             index.fields(),
             &q.profile,
             q.sectors,
-            snap.by_id.contains_key(&q.profile.id),
+            snap.contains_id(&q.profile.id),
             &params.text,
         ),
         raw: RawScores::Sparse(Vec::new()),
@@ -429,7 +429,7 @@ fn rank_inner(
     exhaustive_only: bool,
     fallback: bool,
 ) -> Result<Option<MatchResult>> {
-    let self_row = snap.by_id.get(&q.profile.id).copied();
+    let self_row = snap.row_of_id(&q.profile.id);
     let filters = CompiledFilters::new(&opts.filters, snap, self_row)?;
     let mut prepared = prepare_query(index, snap, q, params);
     let ranked = if exhaustive_only {
@@ -513,7 +513,7 @@ fn exhaustive<'a>(
         let item = Scored {
             score: s,
             row,
-            id: &snap.ids[row as usize],
+            id: snap.id_of(row),
         };
         push_top(&mut heap, k, item);
     }
@@ -548,7 +548,7 @@ pub fn score_rows(
     q: &ResolvedQuery,
     params: &ScoringParams,
 ) -> Result<Vec<f32>> {
-    let self_row = snap.by_id.get(&q.profile.id).copied();
+    let self_row = snap.row_of_id(&q.profile.id);
     let mut prepared = prepare_query(index, snap, q, params);
     score_text_dense(index, snap, &mut prepared, params, self_row)?;
     Ok((0..snap.rows.len() as u32)
@@ -571,7 +571,7 @@ pub fn explain_rows(
     params: &ScoringParams,
     rows: &[u32],
 ) -> Result<Vec<Match>> {
-    let self_row = snap.by_id.get(&q.profile.id).copied();
+    let self_row = snap.row_of_id(&q.profile.id);
     let mut prepared = prepare_query(index, snap, q, params);
     score_text_dense(index, snap, &mut prepared, params, self_row)?;
     let words = match &prepared.text {
@@ -631,7 +631,7 @@ fn bare_row(
     let comps = prepared.components(snap, row);
     Match {
         rank,
-        id: snap.ids[row as usize].clone(),
+        id: snap.id_of(row).to_string(),
         name: String::new(),
         country: crate::country::code_from_number(r.country),
         kind: Kind::from_number(r.kind as u64),
@@ -704,7 +704,7 @@ fn explain_row(
     let explanation = full.then(|| score::explain_combination(&comps, &params.weights, parts));
     Ok(Match {
         rank,
-        id: snap.ids[row as usize].clone(),
+        id: snap.id_of(row).to_string(),
         name,
         country: crate::country::code_from_number(r.country),
         kind: Kind::from_number(r.kind as u64),
