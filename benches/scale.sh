@@ -13,7 +13,8 @@
 # after opening the index, before the first query, as `clustermatch serve` does; default its
 # 67108864; 0 for a cold start: lists decoded by the queries that need them), OPTIMIZE (1: run
 # `clustermatch optimize` after the build and query the packed index, timed apart; 0: query
-# the index as the build left it).
+# the index as the build left it), WRITES (default 20: stored profiles upserted again one at a
+# time after the queries, each committed and published as `PUT /profiles` does; 0 skips).
 set -euo pipefail
 
 N=${1:?usage: benches/scale.sh N}
@@ -26,6 +27,7 @@ QUERIES=${QUERIES:-1000}
 BATCH=${BATCH:-1000}
 WARM=${WARM:-67108864}
 OPTIMIZE=${OPTIMIZE:-1}
+WRITES=${WRITES:-20}
 if [ -z "${BENCH_DIR:-}" ]; then
   for d in "$ROOT/../shared/bench" /work/shared/bench; do
     [ -f "$d/gen_corpus.py" ] && BENCH_DIR=$d && break
@@ -62,9 +64,12 @@ if [ "$OPTIMIZE" = 1 ]; then
   echo "optimizing" >&2
   $TIME -v -o "$SCALE_DIR/optimize$N.time" "$BIN" --no-config --index "$IDX" optimize 2>"$SCALE_DIR/optimize$N.log"
 fi
-echo "measuring latency and batch" >&2
+# The size of the index as built (and packed), before the probe's writes add to it.
+INDEX_BYTES=$(find "$IDX" -maxdepth 1 -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')
+echo "measuring latency, batch and writes" >&2
 $TIME -v -o "$SCALE_DIR/query$N.time" "$PROBE" --index "$IDX" --corpus "$CORPUS" \
-  --queries "$QUERIES" --batch "$BATCH" --threads 2 --preload "$WARM" >"$SCALE_DIR/probe$N.json"
+  --queries "$QUERIES" --batch "$BATCH" --threads 2 --preload "$WARM" --writes "$WRITES" \
+  >"$SCALE_DIR/probe$N.json"
 
 PEERS_OUT=$SCALE_DIR/peers$N.jsonl
 rm -f "$PEERS_OUT"
@@ -74,9 +79,9 @@ if [ "$PEERS" != none ]; then
     --lat-q "$QUERIES" --batch-q "$BATCH" --tmp "$SCALE_DIR/peers-tmp" >&2 || true
 fi
 
-python3 - "$N" "$SCALE_DIR" "$IDX" "$PEERS_OUT" <<'PY'
+python3 - "$N" "$SCALE_DIR" "$INDEX_BYTES" "$PEERS_OUT" <<'PY'
 import json, os, re, sys
-n, d, idx, peers_out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+n, d, size, peers_out = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
 
 def gtime(path):
     t = open(path).read()
@@ -89,14 +94,15 @@ build_s, build_rss = gtime(f"{d}/build{n}.time")
 _, query_rss = gtime(f"{d}/query{n}.time")
 optimize_s, optimize_rss = gtime(f"{d}/optimize{n}.time") if os.path.exists(f"{d}/optimize{n}.time") else (None, 0)
 probe = json.load(open(f"{d}/probe{n}.json"))
-size = sum(os.path.getsize(os.path.join(idx, f)) for f in os.listdir(idx) if os.path.isfile(os.path.join(idx, f)))
 ours = {"n": n, "build_per_s": round(n / build_s), "index_mb": round(size / 2**20, 1),
         "p50_ms": round(probe["p50_ms"], 3), "p99_ms": round(probe["p99_ms"], 3),
         "batch_s": round(probe["batch_s"], 3), "peak_rss_mb": round(max(build_rss, query_rss, optimize_rss)),
         "build_rss_mb": round(build_rss), "query_rss_mb": round(query_rss),
         "optimize_s": None if optimize_s is None else round(optimize_s, 2),
         "warm_s": round(probe.get("preload_s", 0.0), 3),
-        "warm_postings": probe.get("preloaded", {}).get("postings", 0)}
+        "warm_postings": probe.get("preloaded", {}).get("postings", 0),
+        "write_p50_ms": round(probe.get("write_p50_ms", 0.0), 1),
+        "write_max_ms": round(probe.get("write_max_ms", 0.0), 1), "writes": probe.get("writes", 0)}
 peers = {}
 if os.path.exists(peers_out):
     for line in open(peers_out):
@@ -112,13 +118,16 @@ rows = [("clustermatch (full score + reasons)", ours)] + [(k, v) for k, v in pee
 hdr = f"{'engine':38s} {'build/s':>9s} {'p50 ms':>8s} {'p99 ms':>8s} {'batch s':>8s} {'RSS MB':>7s}  ratio p50 / p99 / batch (peer ÷ ours)"
 print(f"\nN = {n:,}   index {ours['index_mb']} MB   (build RSS {ours['build_rss_mb']} MB, query RSS {ours['query_rss_mb']} MB)"
       f"   optimize {ours['optimize_s']} s   warm-up {ours['warm_s']} s ({ours['warm_postings']:,} postings decoded before the first query)")
+if ours["writes"]:
+    print(f"write of one profile (commit, merges, new snapshot; {ours['writes']} writes): "
+          f"p50 {ours['write_p50_ms']} ms, max {ours['write_max_ms']} ms")
 print(hdr)
 print("-" * len(hdr))
 for name, r in rows:
     ratio = "" if r is ours else "{:.1f}x / {:.1f}x / {:.1f}x".format(
         r["p50_ms"] / max(ours["p50_ms"], 1e-9), r["p99_ms"] / max(ours["p99_ms"], 1e-9), r["batch_s"] / max(ours["batch_s"], 1e-9))
     print(f"{name:38s} {r['build_per_s']:>9,} {r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f} {r['batch_s']:>8.3f} {r['peak_rss_mb']:>7,}  {ratio}")
-out = {k: ours[k] for k in ("n", "build_per_s", "index_mb", "p50_ms", "p99_ms", "batch_s", "peak_rss_mb", "optimize_s", "warm_s")}
+out = {k: ours[k] for k in ("n", "build_per_s", "index_mb", "p50_ms", "p99_ms", "batch_s", "peak_rss_mb", "optimize_s", "warm_s", "write_p50_ms")}
 out["peers"] = {k: {"p50_ms": v["p50_ms"], "p99_ms": v["p99_ms"], "batch_s": v["batch_s"]} for k, v in peers.items()}
 print(json.dumps(out))
 PY

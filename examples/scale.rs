@@ -11,6 +11,9 @@
 //!                    state, every posting list the queries need already decoded)
 //!     [--preload N] (warm the snapshot first, as `serve` does: the longest posting lists,
 //!                    within N postings; timed apart as `preload_s`)
+//!     [--writes N]  (last, upsert N stored profiles one at a time, each write committed and
+//!                    its snapshot published as `PUT /profiles` does: `write_p50_ms`,
+//!                    `write_max_ms`; the index keeps the same profiles)
 //! ```
 //!
 //! Prints one JSON line: `{"p50_ms", "p99_ms", "mean_ms", "batch_s", "open_s", ...}`.
@@ -39,6 +42,7 @@ struct Args {
     check: usize,
     warm: bool,
     preload: usize,
+    writes: usize,
 }
 
 fn args() -> Result<Args> {
@@ -52,6 +56,7 @@ fn args() -> Result<Args> {
         check: 0,
         warm: false,
         preload: 0,
+        writes: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -65,6 +70,7 @@ fn args() -> Result<Args> {
             "--check" => a.check = value()?.parse()?,
             "--warm" => a.warm = true,
             "--preload" => a.preload = value()?.parse()?,
+            "--writes" => a.writes = value()?.parse()?,
             "--strategy" => {
                 a.strategy = match value()?.as_str() {
                     "auto" => Strategy::Auto,
@@ -151,6 +157,7 @@ fn main() -> Result<()> {
     let t = Instant::now();
     let (lists, pairs) = pool.install(|| batch(&engine, participants, &bulk, a.strategy))?;
     let batch_s = t.elapsed().as_secs_f64();
+    let writes = write_latencies(&engine, &ids, a.writes)?;
 
     let out = serde_json::json!({
         "n": engine.index().len(),
@@ -169,9 +176,26 @@ fn main() -> Result<()> {
         "cached_postings": engine.index().snapshot().cache.postings_held(),
         "strategy": format!("{:?}", a.strategy),
         "warm": a.warm,
+        "writes": writes.len(),
+        "write_p50_ms": if writes.is_empty() { 0.0 } else { pct(&writes, 50.0) },
+        "write_max_ms": writes.last().copied().unwrap_or(0.0),
     });
     println!("{out}");
     Ok(())
+}
+
+/// Upserts `n` stored profiles again, one per write, and returns each write's milliseconds,
+/// sorted: the commit, the merges and the new snapshot (what `PUT /profiles` waits for).
+fn write_latencies(engine: &Engine, ids: &[String], n: usize) -> Result<Vec<f64>> {
+    let mut lat = Vec::with_capacity(n);
+    for id in ids.iter().cycle().take(n) {
+        let profile = engine.get(id)?;
+        let t = Instant::now();
+        engine.upsert(std::slice::from_ref(&profile))?;
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    lat.sort_by(f64::total_cmp);
+    Ok(lat)
 }
 
 /// Ranks every participant (top 50, no reasons) in parallel, then scores each listed pair of
