@@ -3,7 +3,9 @@
 //! candidate's sector and country parts costs a few array reads.
 //!
 //! A snapshot is immutable; writers publish a new one after each commit, and readers holding the
-//! old one keep a consistent view.
+//! old one keep a consistent view. The new one is built from the old ([`Snapshot::load_after`]):
+//! a segment's columns are read from the index once, the first time a snapshot holds it, so a
+//! write costs the segments it made, not the whole index.
 
 use std::collections::HashMap;
 use std::sync::Arc;
