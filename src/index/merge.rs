@@ -34,8 +34,8 @@ const FAN_IN: usize = 8;
 const FLOOR_DOCS: u32 = 1_000;
 
 /// A log-structured merge policy capped at [`MERGED_DOCS`]: segments are grouped in tiers of
-/// sizes within a factor of [`FAN_IN`]; a tier holding `FAN_IN` segments merges its smallest
-/// ones, as many as fit in [`MERGED_DOCS`] (at least two).
+/// sizes within a factor of 8 (from 1,000 documents up); a tier holding 8 segments merges its
+/// smallest ones, as many as fit in [`MERGED_DOCS`] (at least two).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Tiered;
 
