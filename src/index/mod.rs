@@ -635,8 +635,8 @@ impl ProfileIndex {
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
         let mut writer = self.packing_writer()?;
         let packed = self.pack(&mut writer, cap);
-        // Merges that ended before a failure are committed too: serve them. The merged-away
-        // segments' files go once no snapshot holds them.
+        // Merges that ended before a failure are committed too: serve them, then remove the
+        // merged-away segments' files.
         let reloaded = self.reload();
         let _ = writer.garbage_collect_files().wait();
         let before = packed?;
@@ -647,8 +647,8 @@ impl ProfileIndex {
 
     /// [`optimize`](Self::optimize) for a process that ends after it (the `optimize`
     /// command): the same merges, but no snapshot of the packed index is loaded — at a million
-    /// profiles that is a second snapshot beside the first, about 250 MB and a second. The
-    /// handle is consumed: its snapshot would show segments that are gone.
+    /// profiles a second snapshot beside the first, about 0.3 GB and a second. The handle is
+    /// consumed: its snapshot would show segments that are gone.
     pub fn optimize_last(self) -> Result<(usize, usize)> {
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
         let mut writer = self.packing_writer()?;
