@@ -219,14 +219,15 @@ pub fn resolve_sectors(codes: &[String], what: &str) -> Result<SectorSet> {
 struct Scored<'a> {
     score: f32,
     row: u32,
-    id: &'a str,
+    /// Where the row's id is read, only when two scores tie.
+    snap: &'a Snapshot,
 }
 
 impl Ord for Scored<'_> {
     fn cmp(&self, other: &Self) -> Ordering {
         self.score
             .total_cmp(&other.score)
-            .then_with(|| other.id.cmp(self.id))
+            .then_with(|| other.snap.id_of(other.row).cmp(self.snap.id_of(self.row)))
     }
 }
 impl PartialOrd for Scored<'_> {
@@ -513,7 +514,7 @@ fn exhaustive<'a>(
         let item = Scored {
             score: s,
             row,
-            id: snap.id_of(row),
+            snap,
         };
         push_top(&mut heap, k, item);
     }

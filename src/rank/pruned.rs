@@ -195,7 +195,7 @@ impl<'s> Visit<'s, '_> {
         let item = Scored {
             score: score::combine(&c, &self.params.weights),
             row,
-            id: snap.id_of(row),
+            snap,
         };
         push_top(&mut self.heap, self.k, item);
         if self.heap.len() == self.k {
