@@ -13,7 +13,10 @@
 //!                    within N postings; timed apart as `preload_s`)
 //!     [--writes N]  (last, upsert N stored profiles one at a time, each write committed and
 //!                    its snapshot published as `PUT /profiles` does: `write_p50_ms`,
-//!                    `write_max_ms`; the index keeps the same profiles)
+//!                    `write_max_ms`; the index keeps the same profiles. Each new snapshot is
+//!                    warmed in the background as `serve` warms it, with the `--preload`
+//!                    budget, and the five queries sent right after each write are timed:
+//!                    `after_write_p50_ms`, `after_write_p99_ms`)
 //! ```
 //!
 //! Prints one JSON line: `{"p50_ms", "p99_ms", "mean_ms", "batch_s", "open_s", ...}`.
@@ -157,7 +160,8 @@ fn main() -> Result<()> {
     let t = Instant::now();
     let (lists, pairs) = pool.install(|| batch(&engine, participants, &bulk, a.strategy))?;
     let batch_s = t.elapsed().as_secs_f64();
-    let writes = write_latencies(&engine, &ids, a.writes)?;
+    engine.index().keep_warm(a.preload);
+    let (writes, after) = write_latencies(&engine, &ids, a.writes, &single)?;
 
     let out = serde_json::json!({
         "n": engine.index().len(),
@@ -179,23 +183,42 @@ fn main() -> Result<()> {
         "writes": writes.len(),
         "write_p50_ms": if writes.is_empty() { 0.0 } else { pct(&writes, 50.0) },
         "write_max_ms": writes.last().copied().unwrap_or(0.0),
+        "after_write_p50_ms": if after.is_empty() { 0.0 } else { pct(&after, 50.0) },
+        "after_write_p99_ms": if after.is_empty() { 0.0 } else { pct(&after, 99.0) },
     });
     println!("{out}");
     Ok(())
 }
 
+/// Queries timed right after each write.
+const AFTER_WRITE: usize = 5;
+
 /// Upserts `n` stored profiles again, one per write, and returns each write's milliseconds,
-/// sorted: the commit, the merges and the new snapshot (what `PUT /profiles` waits for).
-fn write_latencies(engine: &Engine, ids: &[String], n: usize) -> Result<Vec<f64>> {
+/// sorted: the commit, the merges and the new snapshot (what `PUT /profiles` waits for); and
+/// the milliseconds of the [`AFTER_WRITE`] queries sent right after each write, sorted.
+fn write_latencies(
+    engine: &Engine,
+    ids: &[String],
+    n: usize,
+    opts: &MatchOptions,
+) -> Result<(Vec<f64>, Vec<f64>)> {
     let mut lat = Vec::with_capacity(n);
+    let mut after = Vec::with_capacity(n * AFTER_WRITE);
+    let mut queries = ids.iter().rev().cycle();
     for id in ids.iter().cycle().take(n) {
         let profile = engine.get(id)?;
         let t = Instant::now();
         engine.upsert(std::slice::from_ref(&profile))?;
         lat.push(t.elapsed().as_secs_f64() * 1e3);
+        for q in queries.by_ref().take(AFTER_WRITE) {
+            let t = Instant::now();
+            std::hint::black_box(engine.match_id(q, opts)?);
+            after.push(t.elapsed().as_secs_f64() * 1e3);
+        }
     }
     lat.sort_by(f64::total_cmp);
-    Ok(lat)
+    after.sort_by(f64::total_cmp);
+    Ok((lat, after))
 }
 
 /// Ranks every participant (top 50, no reasons) in parallel, then scores each listed pair of

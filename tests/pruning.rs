@@ -267,12 +267,14 @@ fn warm_and_cold_snapshots_rank_the_same() {
         .iter()
         .map(|id| engine.match_id(id, &opts).unwrap())
         .collect();
-    // A fresh snapshot, warmed before its first query.
+    // A new snapshot, warmed before its first query: it takes over the lists the cold one
+    // decoded (short ones too, which warming alone leaves to queries) and warms the rest.
     engine.index().reload().unwrap();
     let warmed = engine.index().warm(usize::MAX).unwrap();
     assert!(warmed.lists > 0 && warmed.postings > 0 && warmed.terms > 0);
+    assert!(warmed.carried > 0, "{warmed:?}");
     let held = engine.index().snapshot().cache.postings_held();
-    assert_eq!(held, warmed.postings);
+    assert!(held >= warmed.postings, "{held} < {warmed:?}");
     for (id, before) in ids.iter().zip(&cold) {
         let after = engine.match_id(id, &opts).unwrap();
         assert_same(&after, before, id);

@@ -384,6 +384,7 @@ impl ProfileIndex {
             match snap.warm(&fields, budget, || published.load(Ordering::SeqCst) == mine) {
                 Ok(w) => tracing::info!(
                     terms = w.terms,
+                    carried = w.carried,
                     lists = w.lists,
                     postings = w.postings,
                     ms = started.elapsed().as_millis() as u64,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use tantivy::columnar::StrColumn;
 use tantivy::index::SegmentId;
-use tantivy::{DocAddress, DocId, Searcher};
+use tantivy::{DocAddress, DocId, Searcher, SegmentReader};
 
 use super::cache::{Cache, Warmed};
 use super::schema::{Fields, INFERRED_BIT};
@@ -97,7 +97,10 @@ impl Snapshot {
             segment_base: Vec::with_capacity(readers.len()),
             targets_base: Vec::with_capacity(readers.len()),
             dead: Vec::new(),
-            cache: Cache::default(),
+            cache: match previous {
+                Some(p) => Cache::after(&p.cache, p.ordinals_in(readers)),
+                None => Cache::default(),
+            },
             parts: Vec::with_capacity(readers.len()),
             live: 0,
             searcher: searcher.clone(),
@@ -119,6 +122,17 @@ impl Snapshot {
             }
         }
         Ok(snap)
+    }
+
+    /// The ordinal that each of `readers`' segments has in this snapshot (`None`: not held).
+    fn ordinals_in(&self, readers: &[SegmentReader]) -> Vec<Option<usize>> {
+        readers
+            .iter()
+            .map(|seg| {
+                let id = seg.segment_id();
+                self.parts.iter().position(|p| p.segment == id)
+            })
+            .collect()
     }
 
     /// The rows and targets of segment `i`, and the index of its first target.
