@@ -306,7 +306,7 @@ impl Postings {
 
     /// The same list for a snapshot whose field has `average` length: the list itself when
     /// the average has not changed, else the same documents and codes with the factors worked
-    /// out again from their keys (as [`decode`] works them out, so bit for bit the factors a
+    /// out again from their keys (as decoding works them out, so bit for bit the factors a
     /// fresh decoding gives). `None` for a list that cannot be carried.
     pub fn carried(self: &Arc<Self>, average: f32) -> Option<Arc<Postings>> {
         let Postings::Coded {
