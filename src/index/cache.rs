@@ -863,7 +863,7 @@ impl Cache {
         };
         old.sort_unstable_by_key(|(k, _)| (k.0, k.1, k.2));
         let mut averages: Vec<(Field, f32)> = Vec::new();
-        let mut carried = 0;
+        let mut ready = Vec::with_capacity(old.len());
         for ((old_ord, field, start), list) in old {
             if !keep_going() {
                 break;
@@ -871,10 +871,6 @@ impl Cache {
             let Some(ord) = before.segments.iter().position(|s| *s == Some(old_ord)) else {
                 continue;
             };
-            let key = (ord, field, start);
-            if self.read().contains_key(&key) {
-                continue;
-            }
             let average = match averages.iter().find(|(f, _)| *f == field) {
                 Some(&(_, a)) => a,
                 None => {
@@ -883,10 +879,14 @@ impl Cache {
                     a
                 }
             };
-            let Some(list) = list.carried(average) else {
-                continue;
-            };
-            let mut lists = self.lists.write().unwrap_or_else(|e| e.into_inner());
+            if let Some(list) = list.carried(average) {
+                ready.push(((ord, field, start), list));
+            }
+        }
+        // One write lock for all of them, so that queries meanwhile wait once at most.
+        let mut lists = self.lists.write().unwrap_or_else(|e| e.into_inner());
+        let mut carried = 0;
+        for (key, list) in ready {
             let held = self.held.load(Ordering::Relaxed);
             if held + list.len() > self.budget || lists.contains_key(&key) {
                 continue;
@@ -895,6 +895,7 @@ impl Cache {
             lists.insert(key, list);
             carried += 1;
         }
+        drop(lists);
         self.carried.fetch_add(carried, Ordering::Relaxed);
         Ok(carried)
     }
