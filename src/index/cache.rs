@@ -766,9 +766,9 @@ impl Cache {
             return Ok(Arc::new(Postings::Plain(Box::new([]))));
         };
         let average = average_length(searcher, field)?;
-        let list = match self.carry(key, average) {
-            Some(list) => list,
-            None => decode(seg, field, info, average)?,
+        let (list, carried) = match self.carry(key, average) {
+            Some(list) => (list, true),
+            None => (decode(seg, field, info, average)?, false),
         };
         let mut lists = self.lists.write().unwrap_or_else(|e| e.into_inner());
         if let Some(kept) = lists.get(&key) {
@@ -779,6 +779,9 @@ impl Cache {
         if held + list.len() <= self.budget {
             self.held.store(held + list.len(), Ordering::Relaxed);
             lists.insert(key, list.clone());
+            if carried {
+                self.carried.fetch_add(1, Ordering::Relaxed);
+            }
         }
         Ok(list)
     }
@@ -797,8 +800,9 @@ impl Cache {
         budget: usize,
         keep_going: impl Fn() -> bool + Sync,
     ) -> tantivy::Result<Warmed> {
+        let budget = budget.min(self.budget);
         let mut warmed = Warmed {
-            carried: self.carry_all(searcher, &keep_going)?,
+            carried: self.carry_all(searcher, budget, &keep_going)?,
             ..Warmed::default()
         };
         let mut lists = Vec::new();
@@ -816,16 +820,22 @@ impl Cache {
                 b.2.postings_range.start,
             ))
         });
-        let budget = budget.min(self.budget);
         let mut room = budget.saturating_sub(self.postings_held());
-        lists.retain(|(_, _, info)| {
-            let n = info.doc_freq as usize;
-            let fits = n <= room;
-            if fits {
-                room -= n;
-            }
-            fits
-        });
+        {
+            let held = self.read();
+            lists.retain(|(ord, field, info)| {
+                // A list held already (taken over, or decoded by a query) counts in `room`.
+                if held.contains_key(&(*ord, *field, info.postings_range.start)) {
+                    return true;
+                }
+                let n = info.doc_freq as usize;
+                let fits = n <= room;
+                if fits {
+                    room -= n;
+                }
+                fits
+            });
+        }
         use rayon::prelude::*;
         let decoded: Vec<usize> = lists
             .par_iter()
@@ -847,11 +857,13 @@ impl Cache {
     }
 
     /// Takes over every list the snapshot before holds of a segment this one holds too (see
-    /// [`Cache::after`]), in key order, within the budget; returns how many. A list one query
-    /// decoded stays ready for the next one, whatever the writes in between.
+    /// [`Cache::after`]), longest first, while the postings held stay within `budget`; returns
+    /// how many. A list one query decoded stays ready for the next one, whatever the writes in
+    /// between.
     fn carry_all(
         &self,
         searcher: &Searcher,
+        budget: usize,
         keep_going: &impl Fn() -> bool,
     ) -> tantivy::Result<usize> {
         let Some(before) = self.before() else {
@@ -861,7 +873,8 @@ impl Cache {
             let lists = before.lists.read().unwrap_or_else(|e| e.into_inner());
             lists.iter().map(|(k, l)| (*k, l.clone())).collect()
         };
-        old.sort_unstable_by_key(|(k, _)| (k.0, k.1, k.2));
+        // Longest first, as the warm-up decodes.
+        old.sort_unstable_by_key(|(k, l)| (std::cmp::Reverse(l.len()), k.0, k.1, k.2));
         let mut averages: Vec<(Field, f32)> = Vec::new();
         let mut ready = Vec::with_capacity(old.len());
         for ((old_ord, field, start), list) in old {
@@ -888,7 +901,7 @@ impl Cache {
         let mut carried = 0;
         for (key, list) in ready {
             let held = self.held.load(Ordering::Relaxed);
-            if held + list.len() > self.budget || lists.contains_key(&key) {
+            if held + list.len() > budget || lists.contains_key(&key) {
                 continue;
             }
             self.held.store(held + list.len(), Ordering::Relaxed);
@@ -924,14 +937,18 @@ impl Cache {
                 *k = before.ordinal(ord).is_some();
             }
             for (term, old) in carried {
-                let infos = (0..segments)
+                let infos: Vec<Option<TermInfo>> = (0..segments)
                     .map(|ord| {
                         before
                             .ordinal(ord)
                             .and_then(|o| old.get(o).cloned().flatten())
                     })
                     .collect();
-                found.insert(term, infos);
+                // Words in no segment (a query's, or in segments merged away) go: a complete
+                // map answers for them anyway.
+                if infos.iter().any(Option::is_some) {
+                    found.insert(term, infos);
+                }
             }
         }
         let mut complete = true;
@@ -967,13 +984,14 @@ impl Cache {
                 }
             }
         }
+        // In term order, so that which terms fit within the bound does not depend on hashing
+        // (sorted before the lock: queries read the map meanwhile).
+        let mut found: Vec<_> = found.into_iter().collect();
+        found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut terms = self.terms.write().unwrap_or_else(|e| e.into_inner());
         let mut room = MAX_TERMS.saturating_sub(terms.iter().map(|t| t.map.len()).sum());
         let map = field_terms(&mut terms, field);
         let mut added = 0;
-        // In term order, so that which terms fit within the bound does not depend on hashing.
-        let mut found: Vec<_> = found.into_iter().collect();
-        found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (term, infos) in found {
             if let std::collections::hash_map::Entry::Vacant(slot) = map.map.entry(term) {
                 if room == 0 {
@@ -1011,9 +1029,7 @@ impl Cache {
             let lists = before.lists.read().unwrap_or_else(|e| e.into_inner());
             lists.get(&(ord, key.1, key.2))?.clone()
         };
-        let carried = list.carried(average)?;
-        self.carried.fetch_add(1, Ordering::Relaxed);
-        Some(carried)
+        list.carried(average)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, FxHashMap<Key, Arc<Postings>>> {
@@ -1507,16 +1523,111 @@ mod tests {
         assert!(second.cache.before().is_none());
         assert!(assert_lists_as_fresh(&second.cache, &second.searcher, f.about)? > warmed.carried);
 
-        // A second write in a row takes over from the warmed snapshot in turn.
-        writer.delete_term(tantivy::Term::from_field_text(f.id, "p061"));
+        // A second write in a row (more documents: the average moves again) takes over from
+        // the warmed snapshot in turn, lists it had taken over included.
+        for i in 80..90 {
+            writer.add_document(idx.document(&Profile {
+                id: format!("p{i:03}"),
+                name: format!("P{i}"),
+                country: "DE".into(),
+                description: "water ".repeat(12),
+                ..Profile::default()
+            }))?;
+        }
         writer.commit()?;
         idx.reload()?;
         let third = idx.snapshot();
+        assert_eq!(third.segment_base.len(), 3);
         let w = third
             .cache
             .warm(&third.searcher, &[f.about], usize::MAX, || true)?;
         assert!(w.carried > warmed.carried, "{w:?}");
         assert_lists_as_fresh(&third.cache, &third.searcher, f.about)?;
+
+        // The first two segments merged into one: the third one's ordinal moves, and its lists
+        // are still the ones taken over.
+        let ids: Vec<_> = idx
+            .tantivy()
+            .searchable_segment_ids()?
+            .into_iter()
+            .filter(|id| {
+                third.searcher.segment_readers()[..2]
+                    .iter()
+                    .any(|r| r.segment_id() == *id)
+            })
+            .collect();
+        writer.merge(&ids).wait()?;
+        idx.reload()?;
+        let fourth = idx.snapshot();
+        let last = third.searcher.segment_readers()[2].segment_id();
+        let moved = fourth
+            .searcher
+            .segment_readers()
+            .iter()
+            .position(|r| r.segment_id() == last)
+            .ok_or("segment gone")?;
+        assert_ne!(moved, 2);
+        let water = fourth.cache.term(&fourth.searcher, f.about, "water");
+        let info = water[moved].clone().ok_or("no water in the last segment")?;
+        let carried = fourth
+            .cache
+            .postings(&fourth.searcher, moved, f.about, &info)?;
+        assert_eq!(fourth.cache.lists_carried(), 1);
+        let fresh = Cache::default().postings(&fourth.searcher, moved, f.about, &info)?;
+        assert_eq!(bits(&carried), bits(&fresh));
+        fourth
+            .cache
+            .warm(&fourth.searcher, &[f.about], usize::MAX, || true)?;
+        assert_lists_as_fresh(&fourth.cache, &fourth.searcher, f.about)?;
         Ok(())
+    }
+
+    /// An encoder fed as decoding feeds it, keys on.
+    fn keyed() -> Encoder {
+        let mut e = Encoder::new(4, 256);
+        e.keys = Some(Vec::new());
+        e
+    }
+
+    #[test]
+    fn only_lists_with_one_key_per_code_can_be_carried() {
+        let key = |tf: u64, id: u64| (tf << 8) | id;
+        let has_carry = |p: &Postings| matches!(p, Postings::Coded { carry: Some(_), .. });
+        // One key per code, a gap over 65,535 (whole documents): carried, and the factors
+        // worked out again are decoding's for the new average.
+        let mut e = keyed();
+        let table = norm_table(10.0);
+        e.push(3, key(1, 20), || factor(1, 20, &table));
+        e.push(70_000, key(2, 20), || factor(2, 20, &table));
+        e.push(70_001, key(1, 20), || factor(1, 20, &table));
+        let list = Arc::new(e.finish(10.0));
+        assert!(matches!(
+            &*list,
+            Postings::Coded {
+                docs: Docs::Wide(_),
+                ..
+            }
+        ));
+        assert!(has_carry(&list));
+        let same = list.carried(10.0).map(|l| Arc::ptr_eq(&l, &list));
+        assert_eq!(same, Some(true), "an unchanged average keeps the list");
+        let moved = list.carried(12.5).map(|l| bits(&l));
+        let table = norm_table(12.5);
+        let want = [(3, 1, 20), (70_000, 2, 20), (70_001, 1, 20)]
+            .map(|(d, tf, id)| (d, factor(tf, id, &table).to_bits()));
+        assert_eq!(moved, Some(want.to_vec()));
+        // Two keys with one factor share a code: not carried (another average would split them).
+        let mut e = keyed();
+        e.push(1, key(1, 20), || 0.5);
+        e.push(2, key(2, 30), || 0.5);
+        let list = Arc::new(e.finish(10.0));
+        assert!(!has_carry(&list) && list.carried(11.0).is_none());
+        // A term frequency past 24 bits: no key fits.
+        let mut e = keyed();
+        e.push(1, key(1 << 24, 20), || 0.9);
+        assert!(!has_carry(&e.finish(10.0)));
+        // Lists not made by decoding have no keys.
+        let list = Arc::new(Postings::encode(vec![(1, 0.5), (2, 0.25)], 256));
+        assert!(list.carried(10.0).is_none());
     }
 }
