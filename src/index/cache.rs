@@ -802,7 +802,7 @@ impl Cache {
     ) -> tantivy::Result<Warmed> {
         let budget = budget.min(self.budget);
         let mut warmed = Warmed {
-            carried: self.carry_all(searcher, budget, &keep_going)?,
+            carried: self.carry_all(searcher, &keep_going)?,
             ..Warmed::default()
         };
         let mut lists = Vec::new();
@@ -820,22 +820,17 @@ impl Cache {
                 b.2.postings_range.start,
             ))
         });
-        let mut room = budget.saturating_sub(self.postings_held());
-        {
-            let held = self.read();
-            lists.retain(|(ord, field, info)| {
-                // A list held already (taken over, or decoded by a query) counts in `room`.
-                if held.contains_key(&(*ord, *field, info.postings_range.start)) {
-                    return true;
-                }
-                let n = info.doc_freq as usize;
-                let fits = n <= room;
-                if fits {
-                    room -= n;
-                }
-                fits
-            });
-        }
+        // The longest lists within the budget, whether held already (taken over, or decoded by
+        // a query) or not; lists held beyond them stay.
+        let mut room = budget;
+        lists.retain(|(_, _, info)| {
+            let n = info.doc_freq as usize;
+            let fits = n <= room;
+            if fits {
+                room -= n;
+            }
+            fits
+        });
         use rayon::prelude::*;
         let decoded: Vec<usize> = lists
             .par_iter()
@@ -857,13 +852,12 @@ impl Cache {
     }
 
     /// Takes over every list the snapshot before holds of a segment this one holds too (see
-    /// [`Cache::after`]), longest first, while the postings held stay within `budget`; returns
-    /// how many. A list one query decoded stays ready for the next one, whatever the writes in
-    /// between.
+    /// [`Cache::after`]), longest first, within the cache's budget (the snapshot before kept
+    /// within the same); returns how many. A list one query decoded stays ready for the next
+    /// one, whatever the writes in between.
     fn carry_all(
         &self,
         searcher: &Searcher,
-        budget: usize,
         keep_going: &impl Fn() -> bool,
     ) -> tantivy::Result<usize> {
         let Some(before) = self.before() else {
@@ -901,7 +895,7 @@ impl Cache {
         let mut carried = 0;
         for (key, list) in ready {
             let held = self.held.load(Ordering::Relaxed);
-            if held + list.len() > budget || lists.contains_key(&key) {
+            if held + list.len() > self.budget || lists.contains_key(&key) {
                 continue;
             }
             self.held.store(held + list.len(), Ordering::Relaxed);
