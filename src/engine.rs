@@ -224,29 +224,24 @@ impl Engine {
         self.match_query(&Query::Text(query.clone()), opts)
     }
 
-    /// Scores and explains one pair: how well `candidate` suits `query` (both stored).
+    /// Scores and explains one pair: how well `candidate` suits `query` (both stored) — the
+    /// candidate's entry in the query's full ranking (score, components, reasons, explanation;
+    /// `rank` 1), from one ranking pass that keeps that candidate alone.
     pub fn explain_pair(&self, query: &str, candidate: &str) -> Result<Match> {
         let snap = self.index.snapshot();
-        if !snap.contains_id(candidate) {
+        let Some(row) = snap.row_of_id(candidate) else {
             return Err(self.index.unknown_id(&snap, candidate));
-        }
-        let others: Vec<String> = snap
-            .live_ids()
-            .filter(|id| *id != candidate)
-            .map(str::to_string)
-            .collect();
-        let opts = MatchOptions {
-            top: 1,
-            explain: true,
-            reasons: true,
-            filters: rank::Filters {
-                exclude: others,
-                ..Default::default()
-            },
         };
-        let mut r = self.match_id(query, &opts)?;
-        r.matches
-            .pop()
+        let Some(query_row) = snap.row_of_id(query) else {
+            return Err(self.index.unknown_id(&snap, query));
+        };
+        let r = snap.rows[query_row as usize];
+        let q = ResolvedQuery {
+            profile: self.index.profile_at(&snap, query_row)?,
+            sectors: r.sectors,
+            sectors_inferred: r.inferred,
+        };
+        rank::explain_pair(&self.index, &snap, &q, &self.params, row)?
             .ok_or_else(|| Error::Usage(format!("\"{candidate}\" cannot be matched with itself")))
     }
 

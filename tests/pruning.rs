@@ -292,3 +292,33 @@ fn warm_and_cold_snapshots_rank_the_same() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// `Engine::explain_pair` gives the candidate's entry of the query's full ranking: the same
+/// score, components, reasons and explanation (the text part normalised by the best BM25 of
+/// all candidates), with rank 1.
+#[test]
+fn a_pair_is_explained_as_in_the_full_ranking() {
+    let engine = Engine::in_memory().unwrap();
+    engine.upsert(&corpus(600, 5)).unwrap();
+    let all = MatchOptions {
+        top: 600,
+        explain: true,
+        ..MatchOptions::default()
+    };
+    let mut checked = 0;
+    for q in ["p00003", "p00101", "p00577"] {
+        let full = engine.match_id(q, &all).unwrap();
+        assert_eq!(full.matches.len(), 599, "{q}");
+        for m in full.matches.iter().step_by(37).chain(full.matches.last()) {
+            let mut pair = engine.explain_pair(q, &m.id).unwrap();
+            assert_eq!(pair.rank, 1);
+            pair.rank = m.rank;
+            assert_eq!(&pair, m, "{q} → {}", m.id);
+            checked += 1;
+        }
+    }
+    assert!(checked > 40);
+    assert!(engine.explain_pair("p00003", "p00003").is_err());
+    assert!(engine.explain_pair("p00003", "nope").is_err());
+    assert!(engine.explain_pair("nope", "p00003").is_err());
+}

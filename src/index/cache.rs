@@ -622,7 +622,8 @@ pub struct Warmed {
     pub terms: usize,
     /// Posting lists taken over from the snapshot before (see [`Cache::after`]).
     pub carried: usize,
-    /// Posting lists it made sure are held (decoded by it, or before it by a query).
+    /// Posting lists it made sure are held (decoded or taken over by it, or before it by a
+    /// query).
     pub lists: usize,
     /// Postings in them.
     pub postings: usize,
@@ -683,9 +684,9 @@ impl Cache {
     /// query or the warm-up first needs it: the same documents and codes, with the factors
     /// worked out again for the new average field length (bit for bit what decoding gives),
     /// instead of decoding it again. `segments_before[ord]` is the ordinal that this
-    /// snapshot's segment `ord` had in the snapshot before, `None` for a new segment. Only
-    /// `before`'s lists are kept (not the ones it took over from its own predecessor), until
-    /// this cache goes.
+    /// snapshot's segment `ord` had in the snapshot before, `None` for a new segment. The new
+    /// cache holds `before`'s maps, not `before`'s own link to its predecessor, so nothing
+    /// chains; it lets them go at the end of a full warm-up, or when it goes.
     pub fn after(before: &Cache, segments_before: Vec<Option<usize>>) -> Cache {
         Cache {
             before: RwLock::new(Some(Arc::new(Before {

@@ -145,6 +145,8 @@ struct CompiledFilters {
     sectors: Option<SectorSet>,
     /// Excluded rows, sorted and unique (usually just the query's own row).
     exclude: Vec<u32>,
+    /// The one row to keep, when a single pair is explained ([`explain_pair`]).
+    only: Option<u32>,
 }
 
 impl CompiledFilters {
@@ -179,6 +181,7 @@ impl CompiledFilters {
             kinds,
             sectors,
             exclude,
+            only: None,
         })
     }
 
@@ -186,6 +189,7 @@ impl CompiledFilters {
     fn keeps(&self, snap: &Snapshot, row: u32) -> bool {
         let r = &snap.rows[row as usize];
         r.alive
+            && self.only.is_none_or(|o| o == row)
             && self.exclude.binary_search(&row).is_err()
             && self
                 .countries
@@ -402,11 +406,39 @@ pub fn rank_with(
     opts: &MatchOptions,
     strategy: Strategy,
 ) -> Result<MatchResult> {
-    let exhaustive_only = strategy == Strategy::Exhaustive;
-    match rank_inner(index, snap, q, params, opts, exhaustive_only, true)? {
+    let mode = Mode {
+        exhaustive_only: strategy == Strategy::Exhaustive,
+        fallback: true,
+        only: None,
+    };
+    match rank_inner(index, snap, q, params, opts, mode)? {
         Some(r) => Ok(r),
         None => Err(Error::Usage("ranking produced no result".into())),
     }
+}
+
+/// How one candidate row suits a query, scored and explained exactly as in the query's full
+/// ranking (the text part is still normalised by the best BM25 of all candidates): `None` when
+/// the row cannot be a candidate (the query's own row, a deleted one).
+pub fn explain_pair(
+    index: &ProfileIndex,
+    snap: &Snapshot,
+    q: &ResolvedQuery,
+    params: &ScoringParams,
+    row: u32,
+) -> Result<Option<Match>> {
+    let opts = MatchOptions {
+        top: 1,
+        explain: true,
+        reasons: true,
+        filters: Filters::default(),
+    };
+    let mode = Mode {
+        exhaustive_only: false,
+        fallback: true,
+        only: Some(row),
+    };
+    Ok(rank_inner(index, snap, q, params, &opts, mode)?.and_then(|mut r| r.matches.pop()))
 }
 
 /// The pruned ranking alone: `None` when exactness cannot be proven without scoring every
@@ -418,7 +450,22 @@ pub fn rank_pruned(
     params: &ScoringParams,
     opts: &MatchOptions,
 ) -> Result<Option<MatchResult>> {
-    rank_inner(index, snap, q, params, opts, false, false)
+    let mode = Mode {
+        exhaustive_only: false,
+        fallback: false,
+        only: None,
+    };
+    rank_inner(index, snap, q, params, opts, mode)
+}
+
+/// How [`rank_inner`] runs.
+struct Mode {
+    /// Score every candidate, without pruning.
+    exhaustive_only: bool,
+    /// Score every candidate when pruning cannot prove its top k (else return `None`).
+    fallback: bool,
+    /// Keep this row alone as a candidate.
+    only: Option<u32>,
 }
 
 fn rank_inner(
@@ -427,11 +474,16 @@ fn rank_inner(
     q: &ResolvedQuery,
     params: &ScoringParams,
     opts: &MatchOptions,
-    exhaustive_only: bool,
-    fallback: bool,
+    mode: Mode,
 ) -> Result<Option<MatchResult>> {
+    let Mode {
+        exhaustive_only,
+        fallback,
+        only,
+    } = mode;
     let self_row = snap.row_of_id(&q.profile.id);
-    let filters = CompiledFilters::new(&opts.filters, snap, self_row)?;
+    let mut filters = CompiledFilters::new(&opts.filters, snap, self_row)?;
+    filters.only = only;
     let mut prepared = prepare_query(index, snap, q, params);
     let ranked = if exhaustive_only {
         score_text_dense(index, snap, &mut prepared, params, self_row)?;

@@ -232,7 +232,9 @@ fn rows_in_range(values: &[f32], low: f32, high: f32, out: &mut Vec<u32>) {
 
 /// Number of rows passing the filters (every such row is a candidate when `min_score` is 0).
 fn count_candidates(snap: &Snapshot, filters: &CompiledFilters) -> usize {
-    if filters.countries.is_none() && filters.kinds.is_none() && filters.sectors.is_none() {
+    if let Some(row) = filters.only {
+        usize::from(filters.keeps(snap, row))
+    } else if filters.countries.is_none() && filters.kinds.is_none() && filters.sectors.is_none() {
         // `exclude` holds live rows only.
         snap.len() - filters.exclude.len()
     } else {
