@@ -979,8 +979,33 @@ impl Cache {
                 }
             }
         }
-        // In term order, so that which terms fit within the bound does not depend on hashing
-        // (sorted before the lock: queries read the map meanwhile).
+        // The field's new map is built outside the lock (queries read the map meanwhile) and
+        // swapped in, when it fits within the bound.
+        let fresh: FxHashMap<String, TermInfos> = found
+            .iter()
+            .map(|(term, infos)| (term.clone(), TermInfos::from(infos.as_slice())))
+            .collect();
+        let mut terms = self.terms.write().unwrap_or_else(|e| e.into_inner());
+        let others: usize = terms
+            .iter()
+            .filter(|t| t.field != field)
+            .map(|t| t.map.len())
+            .sum();
+        if others + fresh.len() <= MAX_TERMS {
+            let map = field_terms(&mut terms, field);
+            // Entries queries added meanwhile are in `fresh` too, but for words in no segment
+            // (looked up again when asked).
+            let kept = map.map.keys().filter(|k| fresh.contains_key(*k)).count();
+            let added = fresh.len() - kept;
+            let old = std::mem::replace(&mut map.map, fresh);
+            map.complete = complete;
+            drop(terms);
+            drop(old);
+            return Ok(added);
+        }
+        drop(terms);
+        drop(fresh);
+        // Past the bound: in term order, so that which terms fit does not depend on hashing.
         let mut found: Vec<_> = found.into_iter().collect();
         found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut terms = self.terms.write().unwrap_or_else(|e| e.into_inner());
