@@ -175,9 +175,7 @@ pub fn plan_with(
     let mut profiles: Vec<Profile> = Vec::new();
     if let Some(index) = against {
         let snap = index.index().snapshot();
-        let mut rows: Vec<u32> = snap.live_rows().collect();
-        rows.sort_unstable();
-        for row in rows {
+        for row in snap.live_rows() {
             let p = index.index().profile_at(&snap, row)?;
             if !pos.contains_key(p.id.as_str()) {
                 profiles.push(p);

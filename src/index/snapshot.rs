@@ -91,25 +91,24 @@ impl Snapshot {
     ) -> tantivy::Result<Snapshot> {
         let readers = searcher.segment_readers();
         let total: usize = readers.iter().map(|s| s.max_doc() as usize).sum();
+        // Where each segment sits in `previous`, if it holds it.
+        let ordinals = previous.map(|p| p.ordinals_in(readers));
         let mut snap = Snapshot {
             rows: Vec::with_capacity(total),
             targets: Vec::new(),
             segment_base: Vec::with_capacity(readers.len()),
             targets_base: Vec::with_capacity(readers.len()),
             dead: Vec::new(),
-            cache: match previous {
-                Some(p) => Cache::after(&p.cache, p.ordinals_in(readers)),
-                None => Cache::default(),
+            cache: match (previous, &ordinals) {
+                (Some(p), Some(ordinals)) => Cache::after(&p.cache, ordinals.clone()),
+                _ => Cache::default(),
             },
             parts: Vec::with_capacity(readers.len()),
             live: 0,
             searcher: searcher.clone(),
         };
-        for seg in readers {
-            let known = previous.and_then(|p| {
-                let i = p.parts.iter().position(|x| x.segment == seg.segment_id())?;
-                Some((p, i))
-            });
+        for (ord, seg) in readers.iter().enumerate() {
+            let known = previous.zip(ordinals.as_ref().and_then(|o| o[ord]));
             match known {
                 Some((p, i)) => {
                     let (rows, targets, from) = p.segment(i);
